@@ -1,0 +1,1 @@
+"""The help-desk rules: lifecycle, priorities, escalation, templates, counters."""
