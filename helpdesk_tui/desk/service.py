@@ -1564,8 +1564,10 @@ class Desk:
             ).all()
             company = s.get(M.Company, c.company_id) if c.company_id else None
             customers.append(
-                R.CustomerRecord(c.id, c.name, tuple(addrs), company.name if company else None)
-            )  # type: ignore[arg-type]
+                R.CustomerRecord(
+                    c.id or 0, c.name, tuple(addrs), company.name if company else None
+                )
+            )
         msgs = s.exec(
             select(M.Message)
             .where(M.Message.ticket_id == t.id)
@@ -1574,12 +1576,12 @@ class Desk:
         agents = {a.id: a.login for a in s.exec(select(M.Agent)).all()}
         events = [
             R.EventRecord(
-                e.id,
+                e.id or 0,
                 e.ticket_id,
                 e.at,
                 agents.get(e.agent_id),
                 e.os_user,
-                e.action,  # type: ignore[arg-type]
+                e.action,
                 e.before,
                 e.after,
                 e.undone,

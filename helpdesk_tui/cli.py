@@ -1,0 +1,959 @@
+"""The `helpdesk` command: the app with no arguments, a scriptable CLI in the spirit of RT's `rt`.
+
+People get tables, scripts get `--json`. Exit codes: 0 done, 1 refused or not found (one line
+on stderr), 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from helpdesk_tui.desk.records import TicketDetail, TicketSummary
+    from helpdesk_tui.desk.session import DeskHandle
+
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
+
+
+class CliError(Exception):
+    """A refusal to print as one line on stderr with exit code 1."""
+
+
+# ---------------------------------------------------------------------------- output helpers
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {k: _jsonable(v) for k, v in dataclasses.asdict(value).items()}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _print_json(value: Any) -> None:
+    json.dump(_jsonable(value), sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False)
+
+
+def _text(value: object) -> Any:
+    """Untrusted text as an inert Rich Text (no markup, no control characters)."""
+    from rich.text import Text
+
+    from helpdesk_tui.mail.clean import clean_text
+
+    return Text(clean_text(str(value)))
+
+
+def _fmt_time(value: datetime | None, handle: DeskHandle) -> str:
+    if value is None:
+        return "-"
+    return value.astimezone(handle.desk.tz).strftime("%Y-%m-%d %H:%M")
+
+
+def _read_body(value: str | None) -> str:
+    if value is None:
+        return ""
+    if value == "-":
+        return sys.stdin.read()
+    return value
+
+
+# ---------------------------------------------------------------------------- ticket views
+
+
+def ticket_json(d: TicketDetail) -> dict[str, Any]:
+    s = d.summary
+    return {
+        "number": s.number,
+        "status": s.status,
+        "base_status": s.base_status,
+        "subject": s.title,
+        "priority": s.priority,
+        "owner": s.owner,
+        "category": s.category,
+        "customers": [
+            {"name": c.name, "addresses": list(c.addresses), "company": c.company}
+            for c in d.customers
+        ],
+        "created": s.created_at.isoformat(),
+        "updated": s.updated_at.isoformat(),
+        "replied_at": d.replied_at.isoformat() if d.replied_at else None,
+        "closed_at": d.closed_at.isoformat() if d.closed_at else None,
+        "deadline": s.deadline_at.isoformat() if s.deadline_at else None,
+        "activate_at": d.activate_at.isoformat() if d.activate_at else None,
+        "merged_into": d.merged_into,
+        "merged_from": list(d.merged_from),
+        "read_status": s.read_status,
+        "first_read_at": d.first_read_at.isoformat() if d.first_read_at else None,
+        "alert_level": s.alert_level,
+        "next_alert_at": d.next_alert_at.isoformat() if d.next_alert_at else None,
+        "time_spent": d.time_spent.as_dict(),
+        "time_to_first_reply": {
+            "seconds": d.first_reply_seconds,
+            "working_seconds": d.first_reply_work_seconds,
+        },
+        "time_to_close": {"seconds": d.close_seconds, "working_seconds": d.close_work_seconds},
+        "reply_count": d.reply_count,
+        "message_count": s.message_count,
+        "tags": list(s.tags),
+        "followers": list(d.followers),
+        "external_parties": list(d.external_parties),
+        "version": d.version,
+        "messages": [
+            {
+                "id": m.id,
+                "direction": m.direction,
+                "visibility": m.visibility,
+                "kind": m.kind,
+                "author": m.author,
+                "from": m.from_addr,
+                "from_name": m.from_name,
+                "to": list(m.to),
+                "cc": list(m.cc),
+                "subject": m.subject,
+                "body": m.body,
+                "created": m.created_at.isoformat(),
+                "message_id": m.rfc_message_id,
+                "thread_rule": m.thread_rule,
+                "why": m.thread_evidence,
+                "needs_review": m.needs_review,
+                "review_error": m.review_error,
+                "outbox_state": m.outbox_state,
+                "outbox_error": m.outbox_error,
+                "attachments": [
+                    {"id": a.id, "filename": a.filename, "type": a.content_type, "size": a.size}
+                    for a in m.attachments
+                ],
+            }
+            for m in d.messages
+        ],
+        "events": [
+            {
+                "at": e.at.isoformat(),
+                "agent": e.agent,
+                "os_user": e.os_user,
+                "action": e.action,
+                "undone": e.undone,
+            }
+            for e in d.events
+        ],
+    }
+
+
+def summary_json(s: TicketSummary) -> dict[str, Any]:
+    return {
+        "number": s.number,
+        "subject": s.title,
+        "status": s.status,
+        "base_status": s.base_status,
+        "priority": s.priority,
+        "owner": s.owner,
+        "customer": s.customer,
+        "category": s.category,
+        "read_status": s.read_status,
+        "deadline": s.deadline_at.isoformat() if s.deadline_at else None,
+        "alert_level": s.alert_level,
+        "updated": s.updated_at.isoformat(),
+        "needs_review": s.needs_review,
+        "tags": list(s.tags),
+    }
+
+
+def print_ticket_list(rows: Sequence[TicketSummary], handle: DeskHandle) -> None:
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for name in ("#", "status", "prio", "owner", "customer", "subject", "deadline", "updated"):
+        table.add_column(name, overflow="ellipsis", no_wrap=True)
+    for s in rows:
+        table.add_row(
+            str(s.number),
+            _text(s.status),
+            _text(s.priority or "-"),
+            _text(s.owner or "-"),
+            _text(s.customer),
+            _text(s.title),
+            _fmt_time(s.deadline_at, handle),
+            _fmt_time(s.updated_at, handle),
+        )
+    console = _console()
+    console.print(table)
+    console.print(f"{len(rows)} ticket(s)")
+
+
+def print_ticket(d: TicketDetail, handle: DeskHandle) -> None:
+    from rich.text import Text
+
+    console = _console()
+    s = d.summary
+    head = Text(f"#{s.number} ", style="bold")
+    head.append(_text(s.title))
+    console.print(head)
+    customers = ", ".join(
+        f"{c.name} <{c.addresses[0]}>" if c.name and c.addresses else (c.addresses or ("?",))[0]
+        for c in d.customers
+    )
+    spent = d.time_spent
+    rows = [
+        ("status", f"{s.status} ({s.base_status})"),
+        ("priority", s.priority or "-"),
+        ("owner", s.owner or "(queue)"),
+        ("category", s.category or "-"),
+        ("customers", customers),
+        ("deadline", _fmt_time(s.deadline_at, handle)),
+        ("read", s.read_status),
+        ("replied", _fmt_time(d.replied_at, handle)),
+        (
+            "time spent",
+            f"queue {spent.queue}s, internal {spent.internal}s, external {spent.external}s",
+        ),
+    ]
+    if d.activate_at:
+        rows.append(("wakes up", _fmt_time(d.activate_at, handle)))
+    if d.merged_into:
+        rows.append(("merged into", f"#{d.merged_into}"))
+    if d.followers:
+        rows.append(("followers", ", ".join(d.followers)))
+    if s.tags:
+        rows.append(("tags", ", ".join(s.tags)))
+    for key, value in rows:
+        line = Text(f"  {key:<11} ", style="dim")
+        line.append(_text(value))
+        console.print(line)
+    for m in d.messages:
+        console.print()
+        who = m.author or (f"{m.from_name} <{m.from_addr}>" if m.from_name else m.from_addr)
+        label = {
+            ("in", "external"): "customer",
+            ("out", "external"): "reply",
+            ("out", "internal"): m.kind,
+            ("in", "internal"): "external party",
+        }.get((m.direction, m.visibility), m.kind)
+        line = Text(f"--- {label} ", style="bold")
+        line.append(_text(who))
+        line.append(f"  {_fmt_time(m.created_at, handle)}", style="dim")
+        if m.visibility == "internal":
+            line.append("  [internal]", style="yellow")
+        if m.outbox_state and m.outbox_state != "sent":
+            line.append(f"  [{m.outbox_state}]", style="red" if m.outbox_state == "failed" else "")
+        console.print(line)
+        if m.thread_evidence:
+            console.print(Text("    why here: ", style="dim") + _text(m.thread_evidence))
+        if m.needs_review:
+            console.print(Text("    needs review: ", style="red") + _text(m.review_error))
+        if m.outbox_error:
+            console.print(Text("    send error: ", style="red") + _text(m.outbox_error))
+        for a in m.attachments:
+            console.print(
+                Text(f"    attachment {a.id}: ", style="dim")
+                + _text(f"{a.filename} ({a.size} bytes)")
+            )
+        console.print(_text(m.body.rstrip()))
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+def _handle(args: argparse.Namespace, *, actor: str | None = None) -> DeskHandle:
+    from helpdesk_tui.desk.session import open_desk
+
+    return open_desk(
+        db=getattr(args, "db", None),
+        config_path=Path(args.config) if getattr(args, "config", None) else None,
+        actor=actor,
+    )
+
+
+def _done(args: argparse.Namespace, handle: DeskHandle, detail: TicketDetail, verb: str) -> None:
+    if getattr(args, "json", False):
+        _print_json(ticket_json(detail))
+    else:
+        print(f"#{detail.number} {verb} ({detail.summary.status})")
+
+
+def cmd_ticket_new(args: argparse.Namespace) -> int:
+    h = _handle(args)
+    d = h.desk.register(
+        customer_email=args.customer,
+        customer_name=args.name or "",
+        subject=args.subject,
+        body=_read_body(args.body),
+        priority=args.priority,
+        category=args.category,
+        owner=args.owner,
+    )
+    if args.json:
+        _print_json(ticket_json(d))
+    else:
+        print(f"#{d.number} registered")
+    return EXIT_OK
+
+
+def cmd_ticket_list(args: argparse.Namespace) -> int:
+    h = _handle(args)
+    owner = h.desk.actor if args.mine else args.owner
+    rows = h.desk.list_tickets(
+        status=args.status,
+        owner=owner,
+        unassigned=args.unassigned,
+        review=args.review,
+        include_hidden=args.all,
+        limit=args.limit,
+    )
+    if args.json:
+        _print_json([summary_json(s) for s in rows])
+    else:
+        print_ticket_list(rows, h)
+    return EXIT_OK
+
+
+def cmd_ticket_show(args: argparse.Namespace) -> int:
+    h = _handle(args)
+    d = h.desk.read(args.number) if args.mark_read else h.desk.show(args.number)
+    if args.json:
+        _print_json(ticket_json(d))
+    else:
+        print_ticket(d, h)
+    return EXIT_OK
+
+
+def _message_done(args: argparse.Namespace, text: str, record: Any) -> int:
+    if getattr(args, "json", False):
+        _print_json(record)
+    else:
+        print(text)
+    return EXIT_OK
+
+
+def cmd_ticket_reply(args: argparse.Namespace) -> int:
+    h = _handle(args)
+    m = h.desk.reply(args.number, _read_body(args.body), cc=args.cc or (), reply_all=args.all)
+    return _message_done(args, f"#{m.ticket} reply queued for {', '.join(m.to + m.cc)}", m)
+
+
+def cmd_ticket_note(args: argparse.Namespace) -> int:
+    h = _handle(args)
+    m = h.desk.note(args.number, _read_body(args.body))
+    return _message_done(args, f"#{m.ticket} note added", m)
+
+
+def cmd_ticket_forward(args: argparse.Namespace) -> int:
+    h = _handle(args)
+    m = h.desk.forward(
+        args.number, args.to, _read_body(args.body), attachment_ids=args.attachment or ()
+    )
+    return _message_done(args, f"#{m.ticket} forwarded to {args.to}", m)
+
+
+def cmd_ticket_ask(args: argparse.Namespace) -> int:
+    h = _handle(args)
+    m = h.desk.ask(args.number, args.agent, _read_body(args.body))
+    return _message_done(args, f"#{m.ticket} asked {args.agent} for help", m)
+
+
+def _simple(
+    action: Callable[[DeskHandle, argparse.Namespace], TicketDetail], verb: str
+) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        h = _handle(args)
+        _done(args, h, action(h, args), verb)
+        return EXIT_OK
+
+    return run
+
+
+def cmd_ticket_postpone(args: argparse.Namespace) -> int:
+    from helpdesk_tui.desk.when import WhenError, parse_when
+
+    h = _handle(args)
+    if args.until:
+        try:
+            when = parse_when(args.until, h.desk.clock.now(), h.desk.tz)
+        except WhenError as exc:
+            raise CliError(str(exc)) from exc
+        d = h.desk.postpone(args.number, until=when)
+    else:
+        d = h.desk.postpone(args.number, preset=args.for_)
+    if args.json:
+        _print_json(ticket_json(d))
+    else:
+        print(f"#{d.number} postponed until {_fmt_time(d.activate_at, h)}")
+    return EXIT_OK
+
+
+def cmd_ticket_merge(args: argparse.Namespace) -> int:
+    h = _handle(args)
+    d = h.desk.merge(args.number, args.into)
+    if args.json:
+        _print_json(ticket_json(d))
+    else:
+        print(f"#{args.number} merged into #{d.number}")
+    return EXIT_OK
+
+
+def cmd_ticket_split(args: argparse.Namespace) -> int:
+    h = _handle(args)
+    d = h.desk.split(args.number, args.message, subject=args.subject)
+    if args.json:
+        _print_json(ticket_json(d))
+    else:
+        print(f"#{d.number} split off #{args.number}")
+    return EXIT_OK
+
+
+def cmd_ticket_tag(args: argparse.Namespace) -> int:
+    h = _handle(args)
+    for tag in args.tags:
+        h.desk.tag(args.number, tag, on=not args.remove)
+    print(f"#{args.number} {'untagged' if args.remove else 'tagged'} {', '.join(args.tags)}")
+    return EXIT_OK
+
+
+def cmd_agent_add(args: argparse.Namespace) -> int:
+    h = _handle(args)
+    a = h.desk.add_agent(args.login, args.name, args.email, args.signature or "")
+    if args.json:
+        _print_json(a)
+    else:
+        print(f"agent {a.login} added")
+    return EXIT_OK
+
+
+def cmd_agent_list(args: argparse.Namespace) -> int:
+    h = _handle(args)
+    agents = h.desk.agents()
+    if args.json:
+        _print_json(agents)
+        return EXIT_OK
+    for a in agents:
+        state = "" if a.active else "  (inactive)"
+        print(f"{a.login:<16} {a.name} <{a.email}>{state}")
+    return EXIT_OK
+
+
+def cmd_agent_active(args: argparse.Namespace) -> int:
+    h = _handle(args)
+    a = h.desk.set_agent_active(args.login, args.active)
+    print(f"agent {a.login} {'enabled' if a.active else 'disabled'}")
+    return EXIT_OK
+
+
+def cmd_config_init(args: argparse.Namespace) -> int:
+    from helpdesk_tui import paths
+    from helpdesk_tui.config import EXAMPLE_CONFIG
+
+    target = Path(args.config) if args.config else paths.config_file()
+    if target.exists() and not args.force:
+        raise CliError(f"{target} exists already; use --force to overwrite it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(EXAMPLE_CONFIG, encoding="utf-8")
+    print(f"wrote {target}")
+    return EXIT_OK
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    from helpdesk_tui import paths
+    from helpdesk_tui.config import ConfigError, check_config, load_config
+
+    target = Path(args.config) if args.config else paths.config_file()
+    if not target.exists():
+        raise CliError(f"no config file at {target}; `helpdesk config init` writes an example")
+    try:
+        cfg = load_config(target)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_REFUSED
+    problems = check_config(cfg, _known_agents(args))
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        return EXIT_REFUSED
+    print(f"{target}: ok")
+    return EXIT_OK
+
+
+def _known_agents(args: argparse.Namespace) -> list[str]:
+    """Agents already in the store, read without applying anything (a check changes nothing)."""
+    from helpdesk_tui import paths
+    from helpdesk_tui.desk.session import agent_logins
+    from helpdesk_tui.store.engine import Store, StoreError
+
+    url = paths.db_url(args.db) if getattr(args, "db", None) else paths.default_db_url()
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return []
+    store = Store(url)
+    try:
+        return agent_logins(store)
+    except (StoreError, Exception):  # noqa: BLE001 - no store yet: check against config alone
+        return []
+    finally:
+        store.dispose()
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from helpdesk_tui.desk.demo import fill_demo, store_is_empty
+
+    h = _handle(args, actor="")
+    if args.if_empty and not store_is_empty(h.store):
+        return EXIT_OK
+    from rich.progress import Progress
+
+    with Progress(transient=True) as progress:
+        task = progress.add_task("demo data", total=args.tickets)
+
+        def tick(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        summary = fill_demo(h.store, tickets=args.tickets, seed=args.seed, progress=tick)
+    print(
+        f"demo data: {summary.tickets} tickets, {summary.messages} messages, "
+        f"{summary.agents} agents, {summary.customers} customers in {h.store.url}"
+    )
+    return EXIT_OK
+
+
+def cmd_outbox_list(args: argparse.Namespace) -> int:
+    h = _handle(args)
+    items = h.desk.outbox(states=args.state or None)
+    if args.json:
+        _print_json(
+            [
+                {
+                    "id": o.id,
+                    "ticket": o.ticket,
+                    "kind": o.kind,
+                    "state": o.state,
+                    "attempts": o.attempts,
+                    "next_attempt_at": o.next_attempt_at.isoformat() if o.next_attempt_at else None,
+                    "last_error": o.last_error,
+                    "message_id": o.message_id,
+                    "recipients": list(o.recipients),
+                    "subject": o.subject,
+                    "ambiguous": o.ambiguous,
+                }
+                for o in items
+            ]
+        )
+        return EXIT_OK
+    for o in items:
+        err = f"  {o.last_error}" if o.last_error else ""
+        to = ", ".join(o.recipients)
+        print(f"{o.id:>6} #{o.ticket or '-':<6} {o.state:<8} {o.attempts} {to}{err}")
+    return EXIT_OK
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    import logging
+    import threading
+
+    from helpdesk_tui.worker import Worker, install_signal_handlers
+
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    h = _handle(args, actor="")
+    stop = threading.Event()
+    install_signal_handlers(stop)
+    worker = Worker(h, stop=stop)
+    if args.once:
+        try:
+            report = worker.run_once()
+        finally:
+            worker.close()
+        for sync in report.sync:
+            state = f"error: {sync.error}" if sync.error else "ok"
+            print(
+                f"{sync.mailbox}: {sync.imported} imported, {sync.duplicates} duplicates, "
+                f"{sync.needs_review} for review, {sync.acknowledged} acknowledged ({state})"
+            )
+        if report.reactivated:
+            print(f"reactivated: {', '.join(f'#{n}' for n in report.reactivated)}")
+        return EXIT_OK
+    worker.run_forever(poll_seconds=args.poll)
+    return EXIT_OK
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from helpdesk_tui.worker import import_archive
+
+    h = _handle(args, actor="")
+    path = Path(args.path)
+    if not path.exists():
+        raise CliError(f"no such file or folder: {path}")
+    if args.mailbox and args.mailbox not in {m.name for m in h.config.mailboxes}:
+        raise CliError(f"no mailbox named '{args.mailbox}' in the config")
+    with Progress() as progress:
+        task = progress.add_task(f"importing {path.name}", total=None)
+
+        def tick(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        results = import_archive(h, path, mailbox=args.mailbox, kind=args.kind, progress=tick)
+    new = sum(1 for r in results if not r.duplicate)
+    review = sum(1 for r in results if r.needs_review and not r.duplicate)
+    again = len(results) - new
+    print(f"{len(results)} messages: {new} imported, {again} already there, {review} for review")
+    return EXIT_OK
+
+
+def cmd_mailbox_status(args: argparse.Namespace) -> int:
+    from helpdesk_tui.desk import mailboxes
+
+    h = _handle(args, actor="")
+    rows = mailboxes.status(h.store)
+    if args.json:
+        _print_json(rows)
+        return EXIT_OK
+    if not rows:
+        print("no mailboxes configured")
+    for r in rows:
+        health = (
+            "stopped: " + r.stopped_reason
+            if r.stopped_reason
+            else (
+                f"failing ({r.consecutive_failures}x): {r.last_error}"
+                if r.consecutive_failures
+                else "ok"
+            )
+        )
+        print(
+            f"{r.name} <{r.address}>: {r.imported} imported, {r.needs_review} for review, "
+            f"acks {r.acks_queued} queued / {r.acks_suppressed} suppressed; "
+            f"last success {_fmt_time(r.last_success, h)}; {health}"
+        )
+    return EXIT_OK
+
+
+def cmd_mailbox_resume(args: argparse.Namespace) -> int:
+    from helpdesk_tui.desk import mailboxes
+
+    h = _handle(args, actor="")
+    mailboxes.resume(h.store, args.name)
+    print(f"mailbox {args.name} resumed")
+    return EXIT_OK
+
+
+def cmd_mailbox_explain(args: argparse.Namespace) -> int:
+    from helpdesk_tui.mail.autoreply import ack_decision
+    from helpdesk_tui.mail.parse import parse_message
+
+    path = Path(args.file)
+    if not path.exists():
+        raise CliError(f"no such file: {path}")
+    from helpdesk_tui.config import load_config
+
+    cfg = load_config(
+        Path(args.config) if getattr(args, "config", None) else _default_config_path()
+    )
+    parsed = parse_message(path.read_bytes())
+    own = [m.address for m in cfg.mailboxes]
+    verdict = ack_decision(parsed, own, cfg.desk.domain, cfg.desk.domain)
+    result = {
+        "file": str(path),
+        "from": parsed.from_addr,
+        "subject": parsed.subject,
+        "message_id": parsed.message_id,
+        "needs_review": parsed.needs_review,
+        "review_reason": parsed.review_reason,
+        "acknowledge": verdict.acknowledge,
+        "reason": verdict.reason,
+    }
+    if args.json:
+        _print_json(result)
+    else:
+        word = "would be acknowledged" if verdict.acknowledge else "would NOT be acknowledged"
+        print(f"{path.name}: {word}: {verdict.reason}")
+        print("  (the per-sender rate limit applies on top of this when it arrives)")
+    return EXIT_OK
+
+
+def _default_config_path() -> Path | None:
+    from helpdesk_tui import paths
+
+    p = paths.config_file()
+    return p if p.exists() else None
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    try:
+        from helpdesk_tui.tui.app import run_app
+    except ImportError:
+        raise CliError(
+            "the terminal app is not built yet; use the `helpdesk ticket` commands"
+        ) from None
+    return run_app(db=getattr(args, "db", None), config=getattr(args, "config", None))
+
+
+# ---------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--db", default=argparse.SUPPRESS, help="database file or SQLAlchemy URL (HELPDESK_DB)"
+    )
+    common.add_argument("--config", default=argparse.SUPPRESS, help="config file (HELPDESK_CONFIG)")
+    json_opt = argparse.ArgumentParser(add_help=False)
+    json_opt.add_argument("--json", action="store_true", help="machine-readable output")
+
+    parser = argparse.ArgumentParser(
+        prog="helpdesk",
+        parents=[common],
+        description="A keyboard-driven help desk. No command opens the app.",
+    )
+    parser.set_defaults(func=cmd_app)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(
+        group: Any,
+        name: str,
+        func: Callable[[argparse.Namespace], int],
+        help_: str,
+        *,
+        js: bool = False,
+    ) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = group.add_parser(
+            name, help=help_, parents=[common, json_opt] if js else [common]
+        )
+        p.set_defaults(func=func)
+        return p
+
+    ticket = sub.add_parser("ticket", help="work on tickets", parents=[common]).add_subparsers(
+        dest="action", metavar="ACTION", required=True
+    )
+
+    p = add(ticket, "new", cmd_ticket_new, "register a request (phone, walk-in)", js=True)
+    p.add_argument("--customer", required=True, metavar="EMAIL")
+    p.add_argument("--name", help="the customer's name")
+    p.add_argument("--subject", required=True)
+    p.add_argument("--body", help="text, or - to read standard input")
+    p.add_argument("--priority")
+    p.add_argument("--category")
+    p.add_argument("--owner", metavar="LOGIN")
+
+    p = add(ticket, "list", cmd_ticket_list, "list tickets", js=True)
+    p.add_argument("--status", help="a status name or a base status (active, closed, ...)")
+    who = p.add_mutually_exclusive_group()
+    who.add_argument("--owner", metavar="LOGIN")
+    who.add_argument("--mine", action="store_true")
+    who.add_argument("--unassigned", action="store_true")
+    p.add_argument("--review", action="store_true", help="mail flagged for review")
+    p.add_argument("--all", action="store_true", help="include deleted and merged")
+    p.add_argument("--limit", type=int, default=200)
+
+    p = add(ticket, "show", cmd_ticket_show, "show a ticket with its conversation", js=True)
+    p.add_argument("number", type=int)
+    p.add_argument("--mark-read", action="store_true", help="mark it read if it is yours")
+
+    for name, func, help_ in (
+        ("reply", cmd_ticket_reply, "reply to the customer"),
+        ("note", cmd_ticket_note, "add an internal note"),
+    ):
+        p = add(ticket, name, func, help_, js=True)
+        p.add_argument("number", type=int)
+        p.add_argument("--body", required=True, help="text, or - to read standard input")
+        if name == "reply":
+            p.add_argument("--cc", action="append", metavar="ADDR")
+            p.add_argument("--all", action="store_true", help="reply to all the customer wrote to")
+
+    p = add(ticket, "forward", cmd_ticket_forward, "forward to an external party", js=True)
+    p.add_argument("number", type=int)
+    p.add_argument("--to", required=True, metavar="ADDR")
+    p.add_argument("--body", help="text, or - to read standard input")
+    p.add_argument("--attachment", type=int, action="append", metavar="ID")
+
+    p = add(ticket, "ask", cmd_ticket_ask, "ask a colleague for help", js=True)
+    p.add_argument("number", type=int)
+    p.add_argument("--agent", required=True, metavar="LOGIN")
+    p.add_argument("--body", required=True, help="text, or - to read standard input")
+
+    p = add(
+        ticket,
+        "assign",
+        _simple(lambda h, a: h.desk.assign(a.number, a.agent), "assigned"),
+        "assign to an agent",
+        js=True,
+    )
+    p.add_argument("number", type=int)
+    p.add_argument("--agent", required=True, metavar="LOGIN")
+    p = add(
+        ticket,
+        "unassign",
+        _simple(lambda h, a: h.desk.assign(a.number, None), "back in the queue"),
+        "put back in the queue",
+        js=True,
+    )
+    p.add_argument("number", type=int)
+
+    for name, verb, fn in (
+        ("take", "taken", lambda h, a: h.desk.take(a.number)),
+        ("close", "closed", lambda h, a: h.desk.close(a.number)),
+        ("reopen", "reopened", lambda h, a: h.desk.reopen(a.number)),
+        ("delete", "deleted", lambda h, a: h.desk.delete(a.number)),
+        ("restore", "restored", lambda h, a: h.desk.restore(a.number)),
+        ("unmerge", "restored from its merge", lambda h, a: h.desk.unmerge(a.number)),
+        ("undo", "undone", lambda h, a: h.desk.undo_last(a.number)),
+    ):
+        p = add(ticket, name, _simple(fn, verb), f"{name} a ticket", js=True)
+        p.add_argument("number", type=int)
+
+    p = add(ticket, "postpone", cmd_ticket_postpone, "put aside until a time", js=True)
+    p.add_argument("number", type=int)
+    when = p.add_mutually_exclusive_group(required=True)
+    when.add_argument(
+        "--until", metavar="WHEN", help="'monday 9:00', 'tomorrow', '2026-12-01 08:30'"
+    )
+    when.add_argument("--for", dest="for_", choices=["1h", "2h", "3h", "4h", "1d", "1w", "1m"])
+
+    p = add(ticket, "merge", cmd_ticket_merge, "merge a ticket into another", js=True)
+    p.add_argument("number", type=int)
+    p.add_argument("--into", type=int, required=True)
+
+    p = add(ticket, "split", cmd_ticket_split, "split messages off into a new ticket", js=True)
+    p.add_argument("number", type=int)
+    p.add_argument("--message", type=int, action="append", required=True, metavar="ID")
+    p.add_argument("--subject")
+
+    p = add(
+        ticket,
+        "priority",
+        _simple(lambda h, a: h.desk.set_priority(a.number, a.priority), "priority changed"),
+        "change the priority",
+        js=True,
+    )
+    p.add_argument("number", type=int)
+    p.add_argument("priority")
+    p = add(
+        ticket,
+        "category",
+        _simple(lambda h, a: h.desk.set_category(a.number, a.category), "moved"),
+        "move to a category",
+        js=True,
+    )
+    p.add_argument("number", type=int)
+    p.add_argument("category")
+    p = add(
+        ticket,
+        "status",
+        _simple(lambda h, a: h.desk.set_status(a.number, a.status), "status changed"),
+        "set an active status",
+        js=True,
+    )
+    p.add_argument("number", type=int)
+    p.add_argument("status")
+
+    p = add(ticket, "tag", cmd_ticket_tag, "tag a ticket")
+    p.add_argument("number", type=int)
+    p.add_argument("tags", nargs="+")
+    p.add_argument("--remove", action="store_true")
+
+    agent = sub.add_parser("agent", help="manage agents", parents=[common]).add_subparsers(
+        dest="action", metavar="ACTION", required=True
+    )
+    p = add(agent, "add", cmd_agent_add, "add an agent (anyone may add the first)", js=True)
+    p.add_argument("login")
+    p.add_argument("--name", required=True)
+    p.add_argument("--email", required=True)
+    p.add_argument("--signature")
+    add(agent, "list", cmd_agent_list, "list agents", js=True)
+    p = add(agent, "disable", cmd_agent_active, "disable an agent")
+    p.add_argument("login")
+    p.set_defaults(active=False)
+    p = add(agent, "enable", cmd_agent_active, "enable an agent")
+    p.add_argument("login")
+    p.set_defaults(active=True)
+
+    config = sub.add_parser("config", help="settings file", parents=[common]).add_subparsers(
+        dest="action", metavar="ACTION", required=True
+    )
+    p = add(config, "init", cmd_config_init, "write a commented example config")
+    p.add_argument("--force", action="store_true")
+    add(config, "check", cmd_config_check, "validate the config")
+
+    outbox = sub.add_parser("outbox", help="outgoing mail", parents=[common]).add_subparsers(
+        dest="action", metavar="ACTION", required=True
+    )
+    p = add(outbox, "list", cmd_outbox_list, "list outgoing mail", js=True)
+    p.add_argument(
+        "--state",
+        action="append",
+        choices=["queued", "sending", "sent", "retry", "failed", "cancelled"],
+    )
+
+    p = add(sub, "worker", cmd_worker, "run the background worker (IMAP, outbox, escalation)")
+    p.add_argument("--once", action="store_true", help="one full pass of every duty, then exit")
+    p.add_argument("--poll", type=float, default=60.0, help="seconds between passes without IDLE")
+    p.add_argument("-v", "--verbose", action="store_true")
+
+    p = add(sub, "import", cmd_import, "import an mbox file or a Maildir folder")
+    p.add_argument("kind", choices=["mbox", "maildir"])
+    p.add_argument("path")
+    p.add_argument("--mailbox", help="file the mail as if it came to this mailbox")
+
+    mailbox = sub.add_parser("mailbox", help="mailboxes", parents=[common]).add_subparsers(
+        dest="action", metavar="ACTION", required=True
+    )
+    add(mailbox, "status", cmd_mailbox_status, "sync health and counters", js=True)
+    p = add(
+        mailbox, "explain", cmd_mailbox_explain, "would this mail be acknowledged, and why", js=True
+    )
+    p.add_argument("file")
+    p = add(
+        mailbox, "resume", cmd_mailbox_resume, "resume a mailbox stopped by UIDVALIDITY changes"
+    )
+    p.add_argument("name")
+
+    p = add(sub, "demo", cmd_demo, "fill the store with demo data")
+    p.add_argument("--tickets", type=int, default=500)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--if-empty", action="store_true", help="only when the store has no tickets")
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from helpdesk_tui.config import ConfigError
+    from helpdesk_tui.desk.errors import DeskError
+    from helpdesk_tui.store.engine import StoreError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.func(args)
+        return result
+    except (CliError, DeskError, StoreError) as exc:
+        print(f"helpdesk: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"helpdesk: {problem}", file=sys.stderr)
+        return EXIT_REFUSED
+    except BrokenPipeError:
+        return EXIT_OK
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

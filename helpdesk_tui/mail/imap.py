@@ -1,0 +1,176 @@
+"""IMAP over imapclient: UIDs only, BODY.PEEK[], timeouts on every call, TLS verified by default."""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+BATCH = 200
+
+
+class ImapError(Exception):
+    """A failure talking to the server; the message names the server and what went wrong."""
+
+
+@dataclass(frozen=True)
+class ImapSettings:
+    host: str
+    port: int
+    security: str  # imaps | starttls | plain
+    username: str
+    password: str
+    folder: str = "INBOX"
+    cafile: str = ""
+    timeout: float = 30.0
+
+
+def _context(cafile: str) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=cafile or None)
+
+
+class ImapMailbox:
+    """One connection to one folder; the caller keeps UIDVALIDITY and the last UID."""
+
+    def __init__(self, settings: ImapSettings) -> None:
+        self.settings = settings
+        self._client: Any = None
+        self.uidvalidity: int = 0
+        self.capabilities: frozenset[str] = frozenset()
+
+    @property
+    def where(self) -> str:
+        s = self.settings
+        return f"{s.username}@{s.host}:{s.port}/{s.folder}"
+
+    def connect(self) -> None:
+        from imapclient import IMAPClient
+
+        s = self.settings
+        try:
+            if s.security == "imaps":
+                client = IMAPClient(
+                    s.host, port=s.port, ssl=True, ssl_context=_context(s.cafile), timeout=s.timeout
+                )
+            else:
+                client = IMAPClient(s.host, port=s.port, ssl=False, timeout=s.timeout)
+                if s.security == "starttls":
+                    client.starttls(_context(s.cafile))
+                elif s.security != "plain":
+                    raise ImapError(f"unknown security {s.security!r} for {self.where}")
+            client.login(s.username, s.password)
+            self.capabilities = frozenset(
+                c.decode() if isinstance(c, bytes) else str(c) for c in client.capabilities()
+            )
+            info = client.select_folder(s.folder)
+            self.uidvalidity = int(info[b"UIDVALIDITY"])
+        except ImapError:
+            raise
+        except ssl.SSLError as exc:
+            raise ImapError(f"TLS with {self.where} failed: {exc}") from exc
+        except (TimeoutError, OSError) as exc:
+            raise ImapError(f"cannot reach {self.where}: {exc}") from exc
+        except Exception as exc:
+            raise ImapError(f"{self.where}: {_describe(exc)}") from exc
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            raise ImapError(f"not connected to {self.where}")
+        return self._client
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (TimeoutError, OSError) as exc:
+            self._client = None
+            raise ImapError(f"{what} on {self.where}: connection lost ({exc})") from exc
+        except Exception as exc:
+            raise ImapError(f"{what} on {self.where}: {_describe(exc)}") from exc
+
+    def uids_after(self, last_uid: int) -> list[int]:
+        """UIDs above last_uid, ascending (`N:*` also answers the highest UID when none is new)."""
+        found = self._call("UID SEARCH", self.client.search, ["UID", f"{last_uid + 1}:*"])
+        return sorted(int(u) for u in found if int(u) > last_uid)
+
+    def all_uids(self) -> list[int]:
+        return sorted(int(u) for u in self._call("UID SEARCH", self.client.search, ["ALL"]))
+
+    def fetch(self, uids: Sequence[int]) -> dict[int, bytes]:
+        """Raw messages by UID, without setting \\Seen."""
+        if not uids:
+            return {}
+        data = self._call("UID FETCH", self.client.fetch, list(uids), ["BODY.PEEK[]"])
+        out: dict[int, bytes] = {}
+        for uid, item in data.items():
+            raw = item.get(b"BODY[]")
+            if raw is not None:
+                out[int(uid)] = bytes(raw)
+        return out
+
+    def fetch_batches(self, uids: Sequence[int], size: int = BATCH) -> Iterator[dict[int, bytes]]:
+        for i in range(0, len(uids), size):
+            yield self.fetch(uids[i : i + size])
+
+    def after_import(self, uids: Sequence[int], action: str) -> None:
+        """Flag or move mail that is safely committed; `leave` does nothing."""
+        if not uids or action == "leave":
+            return
+        if action == "flag":
+            self._call("UID STORE", self.client.add_flags, list(uids), [b"\\Flagged"])
+            return
+        if action.startswith("move:"):
+            target = action.split(":", 1)[1]
+            if "MOVE" in self.capabilities:
+                self._call("UID MOVE", self.client.move, list(uids), target)
+            else:
+                self._call("UID COPY", self.client.copy, list(uids), target)
+                self._call("UID STORE", self.client.delete_messages, list(uids))
+                if "UIDPLUS" in self.capabilities:
+                    self._call("UID EXPUNGE", self.client.uid_expunge, list(uids))
+                else:
+                    self._call("EXPUNGE", self.client.expunge)
+            return
+        raise ImapError(f"unknown after_import action {action!r}")
+
+    def ensure_folder(self, name: str) -> None:
+        if not self._call("LIST", self.client.folder_exists, name):
+            self._call("CREATE", self.client.create_folder, name)
+
+    @property
+    def has_idle(self) -> bool:
+        return "IDLE" in self.capabilities
+
+    def idle_wait(self, timeout: float) -> bool:
+        """Wait in IDLE for up to `timeout` seconds; True when the server told of new mail."""
+        client = self.client
+        self._call("IDLE", client.idle)
+        try:
+            responses = self._call("IDLE", client.idle_check, timeout=timeout)
+        finally:
+            try:
+                client.idle_done()
+            except Exception as exc:
+                self._client = None
+                raise ImapError(f"IDLE on {self.where}: {_describe(exc)}") from exc
+        return any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses)
+
+    def noop(self) -> None:
+        self._call("NOOP", self.client.noop)
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        with contextlib.suppress(Exception):  # closing a broken link is best effort
+            client.logout()
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    if isinstance(exc, bytes):
+        text = exc.decode(errors="replace")
+    return text or type(exc).__name__

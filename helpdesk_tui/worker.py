@@ -1,0 +1,326 @@
+"""The background worker: IMAP sync, outbox, escalation ticks and wake-ups, in one loop.
+
+`helpdesk worker` runs it until SIGTERM (the current batch finishes, then it exits 0);
+`helpdesk worker --once` does one full pass of every duty.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from helpdesk_tui import paths
+from helpdesk_tui.config import MailboxConfig, resolve_password
+from helpdesk_tui.desk import mailboxes
+from helpdesk_tui.desk.intake import AckSettings, IncomingMail, IngestResult, Intake
+from helpdesk_tui.desk.session import DeskHandle
+from helpdesk_tui.mail.imap import ImapError, ImapMailbox, ImapSettings
+from helpdesk_tui.mail.parse import ParsedMail, parse_message
+
+log = logging.getLogger("helpdesk.worker")
+
+BACKOFF_START = 1.0
+BACKOFF_MAX = 300.0
+IDLE_RENEW = 600.0  # re-issue IDLE at most every 10 minutes (RFC 2177 says 29 at most)
+
+
+def backoff_seconds(failures: int, rng: random.Random | None = None) -> float:
+    """1 s doubling to 5 min, with jitter so many workers do not reconnect in step."""
+    base = min(BACKOFF_START * (2 ** max(failures - 1, 0)), BACKOFF_MAX)
+    return base * (0.5 + (rng or random).random() / 2)
+
+
+@dataclass
+class SyncReport:
+    mailbox: str
+    imported: int = 0
+    duplicates: int = 0
+    needs_review: int = 0
+    acknowledged: int = 0
+    error: str = ""
+    results: list[IngestResult] = field(default_factory=list)
+
+
+@dataclass
+class PassReport:
+    sync: list[SyncReport] = field(default_factory=list)
+    reactivated: list[int] = field(default_factory=list)
+    outbox: Any = None
+    escalation: Any = None
+
+
+def _parse_many(executor: Executor | None, raws: Sequence[bytes]) -> list[ParsedMail]:
+    if executor is None or len(raws) < 8:
+        return [parse_message(r) for r in raws]
+    return list(executor.map(parse_message, raws, chunksize=16))
+
+
+class Worker:
+    """Runs the duties against one store; the App runs one in a thread when no daemon holds it."""
+
+    def __init__(
+        self,
+        handle: DeskHandle,
+        *,
+        imap_factory: Callable[[ImapSettings], ImapMailbox] = ImapMailbox,
+        password: Callable[[MailboxConfig], str] | None = None,
+        parse_processes: int | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.handle = handle
+        self.desk = handle.desk
+        self.store = handle.store
+        self.config = handle.config
+        self.imap_factory = imap_factory
+        self.password = password or (lambda mb: resolve_password(mb.password))
+        self.stop = stop or threading.Event()
+        self.attachments_dir = paths.attachments_dir_for(self.store.url)
+        self._processes = parse_processes if parse_processes is not None else (os.cpu_count() or 1)
+        self._executor: ProcessPoolExecutor | None = None
+        self._connections: dict[str, ImapMailbox] = {}
+        self._next_try: dict[str, datetime] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _pool(self) -> Executor | None:
+        if self._processes <= 1:
+            return None
+        if self._executor is None:
+            self._executor = ProcessPoolExecutor(max_workers=self._processes)
+        return self._executor
+
+    def close(self) -> None:
+        for conn in self._connections.values():
+            conn.close()
+        self._connections.clear()
+        if self._executor is not None:
+            self._executor.shutdown(cancel_futures=True)
+            self._executor = None
+
+    def run_once(self) -> PassReport:
+        """One full pass of every duty."""
+        report = PassReport()
+        for mb in self.config.mailboxes:
+            if self.stop.is_set():
+                break
+            report.sync.append(self.sync_mailbox(mb))
+        report.reactivated = self.desk.reactivate_due()
+        report.outbox = self._duty("outbox")
+        report.escalation = self._duty("escalation")
+        return report
+
+    def _duty(self, name: str) -> Any:
+        """Duties that later modules add (outbox, escalation) plug in here when present."""
+        fn = getattr(self, f"duty_{name}", None)
+        return fn() if fn is not None else None
+
+    def run_forever(self, poll_seconds: float = 60.0) -> None:
+        """Loop until stopped; waits in IDLE when the one mailbox offers it, else polls."""
+        try:
+            while not self.stop.is_set():
+                self.run_once()
+                self._wait(poll_seconds)
+        finally:
+            self.close()
+
+    def _wait(self, poll_seconds: float) -> None:
+        idle = [c for c in self._connections.values() if c.has_idle]
+        if len(self.config.mailboxes) == 1 and idle:
+            try:
+                idle[0].idle_wait(min(poll_seconds, IDLE_RENEW))
+                idle[0].noop()
+            except ImapError as exc:
+                log.warning("%s", exc)
+                self._drop(self.config.mailboxes[0].name)
+            return
+        self.stop.wait(poll_seconds)
+
+    # ------------------------------------------------------------------ IMAP sync
+
+    def _settings(self, mb: MailboxConfig) -> ImapSettings:
+        return ImapSettings(
+            host=mb.host,
+            port=mb.port,
+            security=mb.security,
+            username=mb.username,
+            password=self.password(mb),
+            folder=mb.folder,
+            cafile=mb.cafile,
+        )
+
+    def _connect(self, mb: MailboxConfig) -> ImapMailbox:
+        conn = self._connections.get(mb.name)
+        if conn is None:
+            conn = self.imap_factory(self._settings(mb))
+            conn.connect()
+            self._connections[mb.name] = conn
+        return conn
+
+    def _drop(self, name: str) -> None:
+        conn = self._connections.pop(name, None)
+        if conn is not None:
+            conn.close()
+
+    def sync_mailbox(self, mb: MailboxConfig) -> SyncReport:
+        """Fetch what is new, commit it, then flag or move it on the server. Never raises."""
+        report = SyncReport(mb.name)
+        now = self.desk.clock.now()
+        due = self._next_try.get(mb.name)
+        if due is not None and now < due:
+            report.error = f"waiting until {due.isoformat()} after errors"
+            return report
+        try:
+            st = mailboxes.state(self.store, mb.name)
+        except Exception as exc:  # noqa: BLE001 - a missing row is reported, not raised
+            report.error = str(exc)
+            return report
+        if st.stopped_reason:
+            report.error = st.stopped_reason
+            return report
+        mailboxes.record_try(self.store, mb.name, now)
+        try:
+            self._sync(mb, st, report)
+        except Exception as exc:  # noqa: BLE001 - one mailbox never stops the worker
+            self._drop(mb.name)
+            report.error = str(exc) or type(exc).__name__
+            failures = mailboxes.record_failure(
+                self.store, mb.name, self.desk.clock.now(), report.error
+            )
+            self._next_try[mb.name] = self.desk.clock.now() + timedelta(
+                seconds=backoff_seconds(failures)
+            )
+            log.warning("mailbox %s: %s (failure %d in a row)", mb.name, report.error, failures)
+            return report
+        self._next_try.pop(mb.name, None)
+        mailboxes.record_success(self.store, mb.name, self.desk.clock.now())
+        return report
+
+    def _sync(self, mb: MailboxConfig, st: mailboxes.MailboxState, report: SyncReport) -> None:
+        conn = self._connect(mb)
+        validity = conn.uidvalidity
+        last_uid = st.last_uid
+        if st.uidvalidity is not None and st.uidvalidity != validity:
+            log.warning("mailbox %s: UIDVALIDITY %s -> %s", mb.name, st.uidvalidity, validity)
+            if not mailboxes.uidvalidity_changed(
+                self.store, mb.name, validity, self.desk.clock.now()
+            ):
+                report.error = "UIDVALIDITY changed too often; mailbox stopped"
+                return
+            last_uid = 0
+        if mb.move_to:
+            conn.ensure_folder(mb.move_to)
+        self._finish_server_actions(mb, conn, validity)
+        intake = self._intake(mb)
+        uids = conn.uids_after(last_uid)
+        for batch in self._batches(conn, uids):
+            if not batch:
+                continue
+            parsed = _parse_many(self._pool(), [raw for _, raw in batch])
+            mails = [
+                IncomingMail(raw, validity, uid, p)
+                for (uid, raw), p in zip(batch, parsed, strict=True)
+            ]
+            results = intake.ingest_batch(mails, uidvalidity=validity)
+            for r in results:
+                report.results.append(r)
+                if r.duplicate:
+                    report.duplicates += 1
+                else:
+                    report.imported += 1
+                report.needs_review += int(r.needs_review)
+                report.acknowledged += int(r.acknowledged)
+            done = [uid for uid, _ in batch]
+            conn.after_import(done, mb.after_import)
+            mailboxes.mark_server_done(self.store, mb.name, validity, done)
+            if self.stop.is_set():
+                break
+
+    def _batches(self, conn: ImapMailbox, uids: list[int]) -> Iterator[list[tuple[int, bytes]]]:
+        for fetched in conn.fetch_batches(uids):
+            yield sorted(fetched.items())
+
+    def _finish_server_actions(self, mb: MailboxConfig, conn: ImapMailbox, validity: int) -> None:
+        """Flag or move what a crash left committed but untouched on the server."""
+        pending = mailboxes.unfinished_server_actions(self.store, mb.name, validity)
+        if pending:
+            if mb.after_import != "leave":
+                present = set(conn.uids_after(min(pending) - 1))
+                conn.after_import([u for u in pending if u in present], mb.after_import)
+            mailboxes.mark_server_done(self.store, mb.name, validity, pending)
+
+    def _intake(self, mb: MailboxConfig) -> Intake:
+        own = [m.address for m in self.config.mailboxes]
+        return Intake(
+            self.desk,
+            mailbox=mb.name,
+            attachments_dir=self.attachments_dir,
+            own_addresses=own,
+            ack=AckSettings(
+                self.config.autoreply.per_sender_per_day, self.config.autoreply.per_sender_per_3h
+            ),
+        )
+
+
+def install_signal_handlers(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT finish the current batch, then the loop exits."""
+
+    def handler(signum: int, _frame: object) -> None:
+        log.info("signal %d: finishing the current batch", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def import_archive(
+    handle: DeskHandle,
+    path: Path,
+    *,
+    mailbox: str | None,
+    kind: str,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[IngestResult]:
+    """mbox or Maildir through the same intake path; duplicates are recognised by their bytes."""
+    import mailbox as mbx
+
+    box: Any = (
+        mbx.mbox(str(path), create=False)
+        if kind == "mbox"
+        else mbx.Maildir(str(path), create=False)
+    )
+    keys = list(box.keys())
+    intake = Intake(
+        handle.desk,
+        mailbox=mailbox,
+        attachments_dir=paths.attachments_dir_for(handle.store.url),
+        own_addresses=[m.address for m in handle.config.mailboxes],
+        source=kind,
+        acknowledge=False,
+    )
+    results: list[IngestResult] = []
+    executor = ProcessPoolExecutor(max_workers=os.cpu_count() or 1) if len(keys) > 200 else None
+    try:
+        for i in range(0, len(keys), 200):
+            raws = [box.get_bytes(k) for k in keys[i : i + 200]]
+            parsed = _parse_many(executor, raws)
+            results.extend(
+                intake.ingest_batch(
+                    [IncomingMail(r, parsed=p) for r, p in zip(raws, parsed, strict=True)]
+                )
+            )
+            if progress is not None:
+                progress(min(i + 200, len(keys)), len(keys))
+    finally:
+        if executor is not None:
+            executor.shutdown()
+        box.close()
+    return results
