@@ -6,25 +6,30 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import random
 import signal
+import socket
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from helpdesk_tui import paths
 from helpdesk_tui.config import MailboxConfig, resolve_password
-from helpdesk_tui.desk import mailboxes
+from helpdesk_tui.desk import escalation, mailboxes, outbox
+from helpdesk_tui.desk.outbox import OutgoingItem
 from helpdesk_tui.desk.intake import AckSettings, IncomingMail, IngestResult, Intake
 from helpdesk_tui.desk.session import DeskHandle
+from helpdesk_tui.mail.compose import Attachment, OutgoingSpec, build_message, to_bytes
 from helpdesk_tui.mail.imap import ImapError, ImapMailbox, ImapSettings
 from helpdesk_tui.mail.parse import ParsedMail, parse_message
+from helpdesk_tui.mail.smtp import SmtpSession, SmtpSettings
 
 log = logging.getLogger("helpdesk.worker")
 
@@ -48,6 +53,13 @@ class SyncReport:
     acknowledged: int = 0
     error: str = ""
     results: list[IngestResult] = field(default_factory=list)
+
+
+@dataclass
+class OutboxReport:
+    sent: int = 0
+    retry: int = 0
+    failed: int = 0
 
 
 @dataclass
@@ -88,6 +100,7 @@ class Worker:
         self._executor: ProcessPoolExecutor | None = None
         self._connections: dict[str, ImapMailbox] = {}
         self._next_try: dict[str, datetime] = {}
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -114,14 +127,103 @@ class Worker:
                 break
             report.sync.append(self.sync_mailbox(mb))
         report.reactivated = self.desk.reactivate_due()
-        report.outbox = self._duty("outbox")
+        report.outbox = self.duty_outbox()
         report.escalation = self._duty("escalation")
         return report
+
+    # ------------------------------------------------------------------ outbox
+
+    def duty_outbox(self, limit: int = 200) -> OutboxReport:
+        """Claim due mail and send it over one SMTP connection; outcomes go back to the store."""
+        report = OutboxReport()
+        smtp_cfg = self.config.smtp
+        if smtp_cfg is None:
+            return report
+        items = outbox.claim(self.store, self.desk.clock, self.worker_id, limit)
+        if not items:
+            return report
+        settings = SmtpSettings(
+            host=smtp_cfg.host,
+            port=smtp_cfg.port,
+            security=smtp_cfg.security,
+            username=smtp_cfg.username,
+            password=resolve_password(smtp_cfg.password) if smtp_cfg.password.given else "",
+            timeout=float(smtp_cfg.timeout),
+            cafile=smtp_cfg.cafile,
+        )
+        asyncio.run(self._send_all(settings, items, report))
+        return report
+
+    async def _send_all(self, settings: SmtpSettings, items: list[OutgoingItem], report: OutboxReport) -> None:
+        async with SmtpSession(settings) as session:
+            for item in items:
+                try:
+                    raw = self._build(item)
+                except Exception as exc:  # noqa: BLE001 - an unbuildable mail fails alone
+                    outbox.record(self.store, self.desk.clock, item.id, "failed", f"cannot build: {exc}")
+                    report.failed += 1
+                    continue
+                result = await session.send(item.mail_from, list(item.recipients), raw)
+                deferred = [r[0] for r in result.refused] if result.accepted_data else None
+                outbox.record(
+                    self.store, self.desk.clock, item.id, result.outcome, result.detail,
+                    result.code, remaining=deferred if result.outcome == "retry" else None,
+                )
+                setattr(report, result.outcome, getattr(report, result.outcome) + 1)
+
+    def _build(self, item: OutgoingItem) -> bytes:
+        prefixes: dict[str, Literal["", "Re", "Fwd"]] = {"reply": "Re", "ack": "Re", "forward": "Fwd"}
+        prefix = prefixes.get(item.kind, "")
+        attachments: tuple[Attachment, ...] = tuple(
+            (a.filename, a.content_type, outbox.attachment_path(self.attachments_dir, a.sha256).read_bytes())
+            for a in item.attachments
+        )
+        spec = OutgoingSpec(
+            from_addr=item.mail_from,
+            from_name=item.from_name or self.config.desk.name,
+            to=item.to,
+            cc=item.cc,
+            subject=item.subject,
+            prefix=prefix,
+            body=item.body,
+            ticket=item.ticket or 0,
+            message_id=item.message_id,
+            date=self.desk.clock.now(),
+            in_reply_to=item.in_reply_to,
+            references=item.references,
+            quote=item.quote,
+            quote_author=item.quote_author,
+            quote_date=item.quote_date,
+            attachments=attachments,
+            automatic=item.automatic,
+            auto_kind="auto-replied" if item.kind == "ack" else "auto-generated",
+            loop_value=self.config.desk.domain,
+        )
+        return to_bytes(build_message(spec))
 
     def _duty(self, name: str) -> Any:
         """Duties that later modules add (outbox, escalation) plug in here when present."""
         fn = getattr(self, f"duty_{name}", None)
         return fn() if fn is not None else None
+
+    # Seconds a level's script may run before it is killed (desk.escalation.run_script).
+    script_timeout: float = escalation.DEFAULT_SCRIPT_TIMEOUT
+
+    def duty_escalation(self, limit: int = 500) -> escalation.TickReport:
+        """Fire due escalation levels (claimed atomically, so several workers may run)."""
+        report = escalation.tick(
+            self.desk, worker_id=self.worker_id, limit=limit, script_timeout=self.script_timeout
+        )
+        for res in report.scripts:
+            if not res.ok:
+                log.warning(
+                    "#%d level %d script %s: %s",
+                    res.ticket,
+                    res.level,
+                    res.command[0] if res.command else "?",
+                    res.error or f"exit code {res.exit_code}",
+                )
+        return report
 
     def run_forever(self, poll_seconds: float = 60.0) -> None:
         """Loop until stopped; waits in IDLE when the one mailbox offers it, else polls."""
@@ -208,7 +310,9 @@ class Worker:
         conn = self._connect(mb)
         validity = conn.uidvalidity
         last_uid = st.last_uid
-        if st.uidvalidity is not None and st.uidvalidity != validity:
+        if st.uidvalidity is None:
+            mailboxes.set_uidvalidity(self.store, mb.name, validity)
+        elif st.uidvalidity != validity:
             log.warning("mailbox %s: UIDVALIDITY %s -> %s", mb.name, st.uidvalidity, validity)
             if not mailboxes.uidvalidity_changed(
                 self.store, mb.name, validity, self.desk.clock.now()

@@ -104,7 +104,7 @@ def test_fresh_then_incremental_then_duplicate(
     assert first.acknowledged == 3
     dovecot.append(user, [message(3), message(4), message(0)])  # message(0) again: same bytes
     second = w.run_once().sync[0]
-    assert (second.imported, second.duplicates) == (2, 1)
+    assert (second.imported, second.duplicates, second.error) == (2, 1, "")
     assert w.run_once().sync[0].imported == 0
     w.close()
     status = mailboxes.status(h.store)[0]
@@ -270,6 +270,8 @@ def _run_until_killed(env_vars: dict[str, str], db: str, kill_after: int) -> boo
         except sqlite3.OperationalError:
             pass  # the schema is still being created
         threading.Event().wait(0.01)  # polling a condition, not timing a result
+    _, err = proc.communicate()
+    assert proc.returncode == 0, err.decode(errors="replace")
     return False
 
 
@@ -286,9 +288,9 @@ def test_kill_9_during_sync_loses_and_doubles_nothing(
     for kill_after in (1, 300, 900, 1500):
         if _run_until_killed(env_vars, env["db"], kill_after):
             kills += 1
-    subprocess.run(WORKER, env=env_vars, check=True, capture_output=True)
+    last = subprocess.run(WORKER, env=env_vars, check=True, capture_output=True, text=True)
     mails, msgs = count_in(env["db"])
-    assert kills >= 2
+    assert kills >= 2, (mails, msgs, last.stdout, last.stderr)
     assert (mails, msgs) == (total, total)
     con = sqlite3.connect(env["db"])
     try:

@@ -94,6 +94,15 @@ def record_failure(store: Store, name: str, now: datetime, error: str) -> int:
     return store.write(fn)
 
 
+def set_uidvalidity(store: Store, name: str, value: int) -> None:
+    """The first sync of a mailbox: remember its UIDVALIDITY even when it is empty."""
+
+    def fn(s: Session) -> None:
+        _get(s, name).uidvalidity = value
+
+    store.write(fn)
+
+
 def uidvalidity_changed(store: Store, name: str, new: int, now: datetime) -> bool:
     """Note a UIDVALIDITY change and start over from UID 0; False (and stopped) if too many.
 

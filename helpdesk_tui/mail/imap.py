@@ -93,6 +93,8 @@ class ImapMailbox:
 
     def uids_after(self, last_uid: int) -> list[int]:
         """UIDs above last_uid, ascending (`N:*` also answers the highest UID when none is new)."""
+        # A NOOP first: a long-lived session sees mail delivered since only after a sync point.
+        self._call("NOOP", self.client.noop)
         found = self._call("UID SEARCH", self.client.search, ["UID", f"{last_uid + 1}:*"])
         return sorted(int(u) for u in found if int(u) > last_uid)
 

@@ -1,0 +1,264 @@
+"""The durable outbox: atomic claims, outcomes, retries with backoff, and the admin's verbs.
+
+A reply an agent wrote is never lost and never sent twice: it is written in the same
+transaction as its ticket message, claimed atomically (two workers never hold one item), and
+its outcome recorded after the server answered. The one ambiguous case, a crash after DATA was
+accepted but before the outcome was stored, shows as an item left in `sending`; it is resent
+with the same Message-ID (so receivers can deduplicate) and marked ambiguous.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from helpdesk_tui.clock import Clock
+from helpdesk_tui.desk.errors import InvalidAction, NotFound
+from helpdesk_tui.desk.records import OutboxRecord
+from helpdesk_tui.store import models as M
+from helpdesk_tui.store.engine import Store
+
+STALE_CLAIM = timedelta(minutes=10)
+GIVE_UP_AFTER = timedelta(hours=24)
+# 1, 5, 15, 60 minutes, then doubling, capped so a retry happens at least every 6 hours.
+_SCHEDULE = (1, 5, 15, 60)
+
+
+def backoff(attempts: int) -> timedelta:
+    if attempts <= len(_SCHEDULE):
+        return timedelta(minutes=_SCHEDULE[max(attempts, 1) - 1])
+    return timedelta(minutes=min(60 * 2 ** (attempts - len(_SCHEDULE)), 360))
+
+
+@dataclass(frozen=True)
+class OutgoingAttachment:
+    filename: str
+    content_type: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class OutgoingItem:
+    """Everything the sender needs to build the MIME, read in the claiming transaction."""
+
+    id: int
+    ticket: int | None
+    kind: str
+    mail_from: str
+    from_name: str
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    recipients: tuple[str, ...]
+    subject: str
+    body: str
+    message_id: str
+    in_reply_to: str
+    references: tuple[str, ...]
+    automatic: bool
+    attachments: tuple[OutgoingAttachment, ...]
+    quote: str
+    quote_author: str
+    quote_date: datetime | None
+    attempts: int
+    ambiguous: bool
+    created_at: datetime
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(a.strip() for a in value.split(",") if a.strip())
+
+
+def _item(s: Session, o: M.Outbox) -> OutgoingItem:
+    msg = s.get(M.Message, o.message_id) if o.message_id else None
+    headers = o.headers or {}
+    quote, quote_author, quote_date = "", "", None
+    if o.kind == "reply" and headers.get("In-Reply-To"):
+        prior = s.exec(
+            select(M.Message).where(M.Message.rfc_message_id == headers["In-Reply-To"])
+        ).first()
+        if prior is not None:
+            quote = prior.body_text
+            quote_author = prior.from_name or prior.from_addr
+            quote_date = prior.created_at
+    attachments: list[OutgoingAttachment] = []
+    if o.attachment_ids:
+        for a in s.exec(select(M.Attachment).where(col(M.Attachment.id).in_(o.attachment_ids))).all():
+            attachments.append(OutgoingAttachment(a.filename, a.content_type, a.sha256))
+    to = _split(headers.get("To", "")) or tuple(o.recipients)
+    return OutgoingItem(
+        id=o.id or 0,
+        ticket=o.ticket_id,
+        kind=o.kind,
+        mail_from=o.mail_from,
+        from_name=msg.from_name if msg else "",
+        to=to,
+        cc=_split(headers.get("Cc", "")),
+        recipients=tuple(o.recipients),
+        subject=o.subject,
+        body=o.body,
+        message_id=o.rfc_message_id,
+        in_reply_to=headers.get("In-Reply-To", ""),
+        references=tuple(headers.get("References", "").split()),
+        automatic=o.kind in ("ack", "notice"),
+        attachments=tuple(attachments),
+        quote=quote,
+        quote_author=quote_author,
+        quote_date=quote_date,
+        attempts=o.attempts,
+        ambiguous=o.ambiguous,
+        created_at=o.created_at,
+    )
+
+
+def claim(store: Store, clock: Clock, worker_id: str, limit: int = 50) -> list[OutgoingItem]:
+    """Take up to `limit` due items for this worker, in one write transaction."""
+
+    def fn(s: Session) -> list[OutgoingItem]:
+        now = clock.now()
+        due = select(M.Outbox).where(
+            sa.or_(
+                sa.and_(
+                    col(M.Outbox.state).in_(["queued", "retry"]),
+                    sa.or_(col(M.Outbox.next_attempt_at).is_(None), col(M.Outbox.next_attempt_at) <= now),
+                ),
+                sa.and_(col(M.Outbox.state) == "sending", col(M.Outbox.claimed_at) <= now - STALE_CLAIM),
+            )
+        )
+        if not store.is_sqlite:
+            due = due.with_for_update(skip_locked=True)
+        rows = s.exec(due.order_by(col(M.Outbox.id)).limit(limit)).all()
+        items = []
+        for o in rows:
+            if o.state == "sending":
+                # The last holder died mid-send: the server may have the mail already.
+                o.ambiguous = True
+                o.last_error = (o.last_error + "; " if o.last_error else "") + (
+                    f"resent after {o.claimed_by or 'a worker'} stopped mid-send"
+                )
+            o.state = "sending"
+            o.claimed_by = worker_id
+            o.claimed_at = now
+            o.attempts += 1
+            items.append(_item(s, o))
+        return items
+
+    return store.write(fn)
+
+
+def record(
+    store: Store,
+    clock: Clock,
+    item_id: int,
+    outcome: str,
+    detail: str = "",
+    code: int | None = None,
+    *,
+    remaining: list[str] | None = None,
+) -> OutboxRecord:
+    """Store what the server said: sent, retry (with the next time) or failed (with its reply).
+
+    `remaining`: the server took the mail for some recipients and deferred others; only
+    those are tried again, so nobody gets it twice.
+    """
+
+    def fn(s: Session) -> OutboxRecord:
+        o = s.get(M.Outbox, item_id)
+        if o is None:
+            raise NotFound(f"no outbox item {item_id}")
+        now = clock.now()
+        text = f"{code} {detail}".strip() if code else detail
+        if remaining:
+            o.recipients = list(remaining)
+        if outcome == "sent":
+            o.state, o.sent_at, o.next_attempt_at = "sent", now, None
+            if not o.ambiguous:
+                o.last_error = ""
+        elif outcome == "retry":
+            if now - o.created_at >= GIVE_UP_AFTER:
+                o.state, o.next_attempt_at = "failed", None
+                o.last_error = f"gave up after {o.attempts} attempts over 24 h: {text}"
+            else:
+                o.state, o.next_attempt_at = "retry", now + backoff(o.attempts)
+                o.last_error = text
+        elif outcome == "failed":
+            o.state, o.next_attempt_at, o.last_error = "failed", None, text
+        else:
+            raise ValueError(f"unknown outcome {outcome!r}")
+        o.claimed_by = ""
+        if o.state == "failed" and o.ticket_id:
+            ticket = s.get(M.Ticket, o.ticket_id)
+            owner = s.get(M.Agent, ticket.owner_id) if ticket and ticket.owner_id else None
+            if owner is not None:
+                s.add(
+                    M.Alert(
+                        agent_id=owner.id or 0, ticket_id=o.ticket_id, kind="send_failed",
+                        text=f"mail on #{o.ticket_id} to {', '.join(o.recipients)} failed: {text}",
+                        created_at=now,
+                    )
+                )
+        return _record(o)
+
+    return store.write(fn)
+
+
+def _record(o: M.Outbox) -> OutboxRecord:
+    return OutboxRecord(
+        id=o.id or 0, ticket=o.ticket_id, kind=o.kind, state=o.state, attempts=o.attempts,
+        next_attempt_at=o.next_attempt_at, last_error=o.last_error, message_id=o.rfc_message_id,
+        recipients=tuple(o.recipients), subject=o.subject, created_at=o.created_at,
+        sent_at=o.sent_at, ambiguous=o.ambiguous,
+    )
+
+
+def show(store: Store, item_id: int) -> tuple[OutboxRecord, str]:
+    """The record and the text that will be (or was) sent."""
+    with store.read() as s:
+        o = s.get(M.Outbox, item_id)
+        if o is None:
+            raise NotFound(f"no outbox item {item_id}")
+        return _record(o), o.body
+
+
+def retry_now(store: Store, clock: Clock, item_id: int) -> OutboxRecord:
+    """An admin's retry: failed or waiting items go back to the queue at once."""
+
+    def fn(s: Session) -> OutboxRecord:
+        o = s.get(M.Outbox, item_id)
+        if o is None:
+            raise NotFound(f"no outbox item {item_id}")
+        if o.state not in ("failed", "retry", "cancelled"):
+            raise InvalidAction(f"outbox item {item_id} is {o.state}; only failed, waiting or "
+                                "cancelled mail can be retried")
+        o.state, o.next_attempt_at = "queued", clock.now()
+        o.created_at = clock.now()  # a fresh 24 h to try in
+        return _record(o)
+
+    return store.write(fn)
+
+
+def cancel(store: Store, item_id: int) -> OutboxRecord:
+    def fn(s: Session) -> OutboxRecord:
+        o = s.get(M.Outbox, item_id)
+        if o is None:
+            raise NotFound(f"no outbox item {item_id}")
+        if o.state in ("sent", "sending"):
+            raise InvalidAction(f"outbox item {item_id} is {o.state}; it cannot be cancelled")
+        o.state, o.next_attempt_at = "cancelled", None
+        return _record(o)
+
+    return store.write(fn)
+
+
+def attachment_path(root: Path, sha256: str) -> Path:
+    return root / sha256[:2] / sha256
+
+
+def queue_counts(store: Store) -> dict[str, int]:
+    """How many items are in each state: for the status bar."""
+    with store.read() as s:
+        rows = s.exec(select(M.Outbox.state, sa.func.count()).group_by(col(M.Outbox.state))).all()
+        return {state: int(n) for state, n in rows}
