@@ -89,13 +89,8 @@ def _wait_greeting(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
     raise RuntimeError("dovecot did not answer within 20 s")
 
 
-@pytest.fixture(scope="session")
-def dovecot() -> Iterator[Dovecot]:
-    binary = _dovecot_binary()
-    if binary is None:
-        pytest.skip("dovecot is not installed (apt-get install dovecot-imapd; .ci/run does this)")
-    if not MKDOVECOT.exists():
-        pytest.skip(f"{MKDOVECOT} is missing (the shared folder sits beside the project)")
+def start_dovecot(binary: str) -> Dovecot:
+    """Start a throwaway Dovecot; the caller stops it (fixtures and benchmarks share this)."""
     # Under /tmp with mode 0755: as root, Dovecot's mail processes run as nobody and must
     # traverse every parent (pytest's own basetemp is 0700).
     base = Path(tempfile.mkdtemp(prefix="helpdesk-dovecot-"))
@@ -113,7 +108,22 @@ def dovecot() -> Iterator[Dovecot]:
     server = Dovecot(base, port, tls_port, proc)
     try:
         _wait_greeting(port, proc, base / "dovecot.log")
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    binary = _dovecot_binary()
+    if binary is None:
+        pytest.skip("dovecot is not installed (apt-get install dovecot-imapd; .ci/run does this)")
+    if not MKDOVECOT.exists():
+        pytest.skip(f"{MKDOVECOT} is missing (the shared folder sits beside the project)")
+    server = start_dovecot(binary)
+    try:
         yield server
     finally:
         server.stop()
-        shutil.rmtree(base, ignore_errors=True)
+        shutil.rmtree(server.dir, ignore_errors=True)
