@@ -11,11 +11,12 @@ import dataclasses
 import json
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from helpdesk_tui.desk.escalation import Timeline
     from helpdesk_tui.desk.records import TicketDetail, TicketSummary
     from helpdesk_tui.desk.session import DeskHandle
 
@@ -78,7 +79,8 @@ def _read_body(value: str | None) -> str:
 # ---------------------------------------------------------------------------- ticket views
 
 
-def ticket_json(d: TicketDetail) -> dict[str, Any]:
+def ticket_json(d: TicketDetail, upcoming: Timeline | None = None) -> dict[str, Any]:
+    """The ticket for scripts; `upcoming` (desk.escalation.timeline) adds the levels to come."""
     s = d.summary
     return {
         "number": s.number,
@@ -104,6 +106,13 @@ def ticket_json(d: TicketDetail) -> dict[str, Any]:
         "first_read_at": d.first_read_at.isoformat() if d.first_read_at else None,
         "alert_level": s.alert_level,
         "next_alert_at": d.next_alert_at.isoformat() if d.next_alert_at else None,
+        "escalation": {
+            "alert_level": s.alert_level,
+            "running": d.escalation_running,
+            "next_alert_at": d.next_alert_at.isoformat() if d.next_alert_at else None,
+            "seconds_left": d.escalation_seconds_left,
+            **({"upcoming": timeline_json(upcoming)["levels"]} if upcoming is not None else {}),
+        },
         "time_spent": d.time_spent.as_dict(),
         "time_to_first_reply": {
             "seconds": d.first_reply_seconds,
@@ -328,9 +337,111 @@ def cmd_ticket_show(args: argparse.Namespace) -> int:
     h = _handle(args)
     d = h.desk.read(args.number) if args.mark_read else h.desk.show(args.number)
     if args.json:
-        _print_json(ticket_json(d))
+        from helpdesk_tui.desk.escalation import timeline
+
+        _print_json(ticket_json(d, timeline(h.desk, d.number)))
     else:
         print_ticket(d, h)
+    return EXIT_OK
+
+
+def timeline_json(t: Timeline) -> dict[str, Any]:
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    return {
+        "number": t.number,
+        "priority": t.priority,
+        "owner": t.owner,
+        "base_status": t.base_status,
+        "alert_level": t.alert_level,
+        "running": t.running,
+        "next_alert_at": iso(t.next_alert_at),
+        "seconds_left": t.seconds_left,
+        "deadline": iso(t.deadline_at),
+        "assuming": list(t.assuming),
+        "note": t.note,
+        "levels": [
+            {
+                "alert_level": lv.alert_level,
+                "at": lv.at.isoformat(),
+                "priority": lv.priority,
+                "actions": list(lv.actions),
+                "overdue": lv.overdue,
+                "delegate_to": lv.delegate_to,
+                "notify_agents": list(lv.notify_agents),
+                "email_to": lv.email_to,
+                "script": list(lv.script),
+            }
+            for lv in t.levels
+        ],
+    }
+
+
+def parse_span(text: str, now: datetime, tz: Any) -> timedelta:
+    """ "3h", "2d", "1w", "90min"; "1m" is a month in the desk's zone, as postpone's presets."""
+    import re
+
+    from helpdesk_tui.desk.service import add_months
+
+    m = re.fullmatch(r"\s*(\d+)\s*(min|h|d|w|m)\s*", text.lower())
+    if m is None or int(m[1]) == 0:
+        raise CliError(f"not a length of time: {text!r} (try 3h, 2d, 1w, 1m or 90min)")
+    n, unit = int(m[1]), m[2]
+    if unit == "m":
+        return add_months(now, n, tz) - now
+    units = {"min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+    return timedelta(**{units[unit]: n})
+
+
+def cmd_ticket_timeline(args: argparse.Namespace) -> int:
+    from rich.table import Table
+    from rich.text import Text
+
+    from helpdesk_tui.desk.escalation import timeline
+
+    h = _handle(args)
+    span = parse_span(args.if_postpone, h.desk.clock.now(), h.desk.tz) if args.if_postpone else None
+    t = timeline(
+        h.desk,
+        args.number,
+        if_postpone=span,
+        if_priority=args.if_priority,
+        if_assign=args.if_assign,
+    )
+    if args.json:
+        _print_json(timeline_json(t))
+        return EXIT_OK
+    console = _console()
+    head = Text(f"#{t.number} ", style="bold")
+    head.append(_text(f"{t.priority or 'no priority'}, {t.owner or '(queue)'}, {t.base_status}"))
+    head.append(f", level {t.alert_level}", style="dim")
+    console.print(head)
+    if t.assuming:
+        console.print(Text("  assuming ", style="dim") + _text(", ".join(t.assuming)))
+    if t.note:
+        console.print(Text("  ", style="dim") + _text(t.note))
+    if not t.levels:
+        console.print("  no escalation levels to come")
+        return EXIT_OK
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for name in ("level", f"when ({h.desk.options.timezone})", "priority", "actions"):
+        table.add_column(name, overflow="fold")
+    for lv in t.levels:
+        actions = []
+        for action in lv.actions:
+            if action == "delegate" and lv.delegate_to:
+                action = f"delegate to {lv.delegate_to}"
+            elif action == "notify_agents" and lv.notify_agents:
+                action = f"notify {', '.join(lv.notify_agents)}"
+            elif action == "email_address" and lv.email_to:
+                action = f"mail {lv.email_to}"
+            actions.append(action)
+        when = _fmt_time(lv.at, h) + (" (overdue)" if lv.overdue else "")
+        table.add_row(
+            str(lv.alert_level), when, _text(lv.priority or "-"), _text(", ".join(actions))
+        )
+    console.print(table)
     return EXIT_OK
 
 
@@ -522,7 +633,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         def tick(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        summary = fill_demo(h.store, tickets=args.tickets, seed=args.seed, progress=tick)
+        summary = fill_demo(
+            h.store, tickets=args.tickets, seed=args.seed, progress=tick, config=h.config
+        )
     print(
         f"demo data: {summary.tickets} tickets, {summary.messages} messages, "
         f"{summary.agents} agents, {summary.customers} customers in {h.store.url}"
@@ -534,24 +647,7 @@ def cmd_outbox_list(args: argparse.Namespace) -> int:
     h = _handle(args)
     items = h.desk.outbox(states=args.state or None)
     if args.json:
-        _print_json(
-            [
-                {
-                    "id": o.id,
-                    "ticket": o.ticket,
-                    "kind": o.kind,
-                    "state": o.state,
-                    "attempts": o.attempts,
-                    "next_attempt_at": o.next_attempt_at.isoformat() if o.next_attempt_at else None,
-                    "last_error": o.last_error,
-                    "message_id": o.message_id,
-                    "recipients": list(o.recipients),
-                    "subject": o.subject,
-                    "ambiguous": o.ambiguous,
-                }
-                for o in items
-            ]
-        )
+        _print_json([_outbox_json(o) for o in items])
         return EXIT_OK
     for o in items:
         err = f"  {o.last_error}" if o.last_error else ""
@@ -693,6 +789,60 @@ def _default_config_path() -> Path | None:
 
     p = paths.config_file()
     return p if p.exists() else None
+
+
+def _outbox_json(o: Any) -> dict[str, Any]:
+    return {
+        "id": o.id,
+        "ticket": o.ticket,
+        "kind": o.kind,
+        "state": o.state,
+        "attempts": o.attempts,
+        "next_attempt_at": o.next_attempt_at.isoformat() if o.next_attempt_at else None,
+        "last_error": o.last_error,
+        "message_id": o.message_id,
+        "recipients": list(o.recipients),
+        "subject": o.subject,
+        "created": o.created_at.isoformat(),
+        "sent_at": o.sent_at.isoformat() if o.sent_at else None,
+        "ambiguous": o.ambiguous,
+    }
+
+
+def cmd_outbox_show(args: argparse.Namespace) -> int:
+    from helpdesk_tui.desk import outbox
+
+    h = _handle(args, actor="")
+    record, body = outbox.show(h.store, args.id)
+    if args.json:
+        _print_json({**_outbox_json(record), "body": body})
+        return EXIT_OK
+    console = _console()
+    for key, value in _outbox_json(record).items():
+        console.print(_text(f"{key:<16}{value}"))
+    console.print()
+    console.print(_text(body))
+    return EXIT_OK
+
+
+def cmd_outbox_retry(args: argparse.Namespace) -> int:
+    from helpdesk_tui.desk import outbox
+
+    h = _handle(args)
+    h.desk.whoami()
+    record = outbox.retry_now(h.store, h.desk.clock, args.id)
+    print(f"outbox item {record.id} queued again")
+    return EXIT_OK
+
+
+def cmd_outbox_cancel(args: argparse.Namespace) -> int:
+    from helpdesk_tui.desk import outbox
+
+    h = _handle(args)
+    h.desk.whoami()
+    record = outbox.cancel(h.store, args.id)
+    print(f"outbox item {record.id} cancelled")
+    return EXIT_OK
 
 
 def cmd_app(args: argparse.Namespace) -> int:
@@ -868,6 +1018,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("tags", nargs="+")
     p.add_argument("--remove", action="store_true")
 
+    p = add(
+        ticket, "timeline", cmd_ticket_timeline, "escalation levels to come, and what-ifs", js=True
+    )
+    p.add_argument("number", type=int)
+    p.add_argument("--if-postpone", metavar="SPAN", help="as if postponed now for 3h, 2d, 1w, 1m")
+    p.add_argument("--if-priority", metavar="PRIORITY", help="as if the priority changed now")
+    p.add_argument("--if-assign", metavar="LOGIN", help="as if assigned to LOGIN now")
+
     agent = sub.add_parser("agent", help="manage agents", parents=[common]).add_subparsers(
         dest="action", metavar="ACTION", required=True
     )
@@ -900,6 +1058,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         choices=["queued", "sending", "sent", "retry", "failed", "cancelled"],
     )
+    p = add(outbox, "show", cmd_outbox_show, "show one outgoing mail", js=True)
+    p.add_argument("id", type=int)
+    p = add(outbox, "retry", cmd_outbox_retry, "send a failed or waiting mail again now")
+    p.add_argument("id", type=int)
+    p = add(outbox, "cancel", cmd_outbox_cancel, "never send this mail")
+    p.add_argument("id", type=int)
 
     p = add(sub, "worker", cmd_worker, "run the background worker (IMAP, outbox, escalation)")
     p.add_argument("--once", action="store_true", help="one full pass of every duty, then exit")

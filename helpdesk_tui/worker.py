@@ -18,21 +18,21 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from helpdesk_tui import paths
 from helpdesk_tui.config import MailboxConfig, resolve_password
 from helpdesk_tui.desk import escalation, mailboxes, outbox
-from helpdesk_tui.desk.outbox import OutgoingItem
 from helpdesk_tui.desk.intake import AckSettings, IncomingMail, IngestResult, Intake
+from helpdesk_tui.desk.outbox import OutgoingItem
 from helpdesk_tui.desk.session import DeskHandle
-from helpdesk_tui.mail.compose import Attachment, OutgoingSpec, build_message, to_bytes
 from helpdesk_tui.mail.imap import ImapError, ImapMailbox, ImapSettings
 from helpdesk_tui.mail.parse import ParsedMail, parse_message
 from helpdesk_tui.mail.smtp import SmtpSession, SmtpSettings
 
 log = logging.getLogger("helpdesk.worker")
 
+SENT_BATCH = 25  # successes recorded per transaction on the sending path
 BACKOFF_START = 1.0
 BACKOFF_MAX = 300.0
 IDLE_RENEW = 600.0  # re-issue IDLE at most every 10 minutes (RFC 2177 says 29 at most)
@@ -41,7 +41,8 @@ IDLE_RENEW = 600.0  # re-issue IDLE at most every 10 minutes (RFC 2177 says 29 a
 def backoff_seconds(failures: int, rng: random.Random | None = None) -> float:
     """1 s doubling to 5 min, with jitter so many workers do not reconnect in step."""
     base = min(BACKOFF_START * (2 ** max(failures - 1, 0)), BACKOFF_MAX)
-    return base * (0.5 + (rng or random).random() / 2)
+    jitter = (rng or random).random()
+    return float(base * (0.5 + jitter / 2))
 
 
 @dataclass
@@ -154,52 +155,53 @@ class Worker:
         asyncio.run(self._send_all(settings, items, report))
         return report
 
-    async def _send_all(self, settings: SmtpSettings, items: list[OutgoingItem], report: OutboxReport) -> None:
+    async def _send_all(
+        self, settings: SmtpSettings, items: list[OutgoingItem], report: OutboxReport
+    ) -> None:
+        """Send over one connection; plain successes are recorded in small batches.
+
+        A crash between a send and its batch leaves those items in `sending`; they are resent
+        with the same Message-ID and marked ambiguous (see desk/outbox.py).
+        """
+        sent: list[int] = []
         async with SmtpSession(settings) as session:
             for item in items:
                 try:
-                    raw = self._build(item)
+                    raw = item.raw or self._build(item)
                 except Exception as exc:  # noqa: BLE001 - an unbuildable mail fails alone
-                    outbox.record(self.store, self.desk.clock, item.id, "failed", f"cannot build: {exc}")
+                    outbox.record(
+                        self.store, self.desk.clock, item.id, "failed", f"cannot build: {exc}"
+                    )
                     report.failed += 1
                     continue
                 result = await session.send(item.mail_from, list(item.recipients), raw)
-                deferred = [r[0] for r in result.refused] if result.accepted_data else None
-                outbox.record(
-                    self.store, self.desk.clock, item.id, result.outcome, result.detail,
-                    result.code, remaining=deferred if result.outcome == "retry" else None,
-                )
+                if result.outcome == "sent" and not item.ambiguous:
+                    sent.append(item.id)
+                    if len(sent) >= SENT_BATCH:
+                        outbox.record_sent(self.store, self.desk.clock, sent)
+                        sent = []
+                else:
+                    deferred = [r[0] for r in result.refused] if result.accepted_data else None
+                    outbox.record(
+                        self.store,
+                        self.desk.clock,
+                        item.id,
+                        result.outcome,
+                        result.detail,
+                        result.code,
+                        remaining=deferred if result.outcome == "retry" else None,
+                    )
                 setattr(report, result.outcome, getattr(report, result.outcome) + 1)
+        outbox.record_sent(self.store, self.desk.clock, sent)
 
     def _build(self, item: OutgoingItem) -> bytes:
-        prefixes: dict[str, Literal["", "Re", "Fwd"]] = {"reply": "Re", "ack": "Re", "forward": "Fwd"}
-        prefix = prefixes.get(item.kind, "")
-        attachments: tuple[Attachment, ...] = tuple(
-            (a.filename, a.content_type, outbox.attachment_path(self.attachments_dir, a.sha256).read_bytes())
-            for a in item.attachments
-        )
-        spec = OutgoingSpec(
-            from_addr=item.mail_from,
-            from_name=item.from_name or self.config.desk.name,
-            to=item.to,
-            cc=item.cc,
-            subject=item.subject,
-            prefix=prefix,
-            body=item.body,
-            ticket=item.ticket or 0,
-            message_id=item.message_id,
+        return outbox.build_raw(
+            item,
+            attachments_dir=self.attachments_dir,
+            desk_name=self.config.desk.name,
+            loop=self.config.desk.domain,
             date=self.desk.clock.now(),
-            in_reply_to=item.in_reply_to,
-            references=item.references,
-            quote=item.quote,
-            quote_author=item.quote_author,
-            quote_date=item.quote_date,
-            attachments=attachments,
-            automatic=item.automatic,
-            auto_kind="auto-replied" if item.kind == "ack" else "auto-generated",
-            loop_value=self.config.desk.domain,
         )
-        return to_bytes(build_message(spec))
 
     def _duty(self, name: str) -> Any:
         """Duties that later modules add (outbox, escalation) plug in here when present."""

@@ -194,3 +194,32 @@ def test_config_init_and_check(cli: Cli, tmp_path: Path) -> None:
     bad.write_text('[desk]\nname = "x"\n\n[smtp]\nhost = "x"\npassword = "secret"\n')
     res = cli.run("config", "check", "--config", str(bad))
     assert res.returncode == 1 and "password" in res.stderr and "bad.toml" in res.stderr
+
+
+def test_ticket_timeline_and_what_ifs(cli: Cli) -> None:
+    """The real clock runs here, so only the shape and the order of the levels are checked."""
+    t = cli.json(
+        "ticket", "new", "--customer", "c@y.example", "--subject", "Slow", "--owner", "bob"
+    )
+    n = str(t["number"])
+    assert t["escalation"]["running"] is True and t["escalation"]["alert_level"] == 0
+    shown = cli.json("ticket", "show", n)
+    upcoming = shown["escalation"]["upcoming"]
+    assert [(lv["priority"], lv["alert_level"]) for lv in upcoming][:2] == [
+        ("Normal", 1),
+        ("Normal", 2),
+    ]
+    assert shown["time_to_first_reply"] == {"seconds": None, "working_seconds": None}
+    assert set(shown["time_spent"]) >= {"queue", "queue_working"}
+    tl = cli.json("ticket", "timeline", n)
+    assert tl["levels"] == upcoming and tl["owner"] == "bob"
+    assert [lv["at"] for lv in tl["levels"]] == sorted(lv["at"] for lv in tl["levels"])
+    high = cli.json("ticket", "timeline", n, "--if-priority", "High", "--if-assign", "alice")
+    assert high["assuming"] == ["priority High", "assigned to alice"]
+    assert high["levels"][0]["priority"] == "High"
+    later = cli.json("ticket", "timeline", n, "--if-postpone", "1w")
+    assert later["levels"][0]["at"] > tl["levels"][0]["at"]
+    human = cli.ok("ticket", "timeline", n, "--if-postpone", "2d")
+    assert "assuming postponed until" in human and "notify_owner" in human
+    res = cli.run("ticket", "timeline", n, "--if-postpone", "soon")
+    assert res.returncode == 1 and "not a length of time" in res.stderr

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sqlmodel import Session, col, select
 
+from helpdesk_tui.desk import escalation
 from helpdesk_tui.desk.service import Desk
 from helpdesk_tui.mail.autoreply import ack_decision, rate_limited
 from helpdesk_tui.mail.clean import clean_text
@@ -391,8 +392,8 @@ class Intake:
         if not internal and base in ("closed", "postponed"):
             desk._set_status(s, ticket, desk._status_for(s, "active", "queue"), now)
             ticket.closed_at = None
-            priority = s.get(M.Priority, ticket.priority_id) if ticket.priority_id else None
-            desk._start_clock(s, ticket, priority)
+            # Back to active: new_info's policy, "stop" read as continue (desk.escalation).
+            escalation.wake(desk, s, ticket)
             action = "reopen_by_mail" if base == "closed" else "reactivate_by_mail"
             desk._event(s, ticket, action, before, desk._snapshot(ticket))
             if ticket.owner_id:
@@ -403,6 +404,8 @@ class Intake:
                     )
         elif internal and desk._status_for(s, "active", "external").id == ticket.status_id:
             desk._set_status(s, ticket, desk._status_for(s, "active", "queue"), now)
+        elif not internal:
+            escalation.apply_event(desk, s, ticket, "new_info")
         desk._touch(ticket, now)
 
     # ------------------------------------------------------------------ acknowledgement

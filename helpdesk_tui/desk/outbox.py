@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -19,6 +20,13 @@ from sqlmodel import Session, col, select
 from helpdesk_tui.clock import Clock
 from helpdesk_tui.desk.errors import InvalidAction, NotFound
 from helpdesk_tui.desk.records import OutboxRecord
+from helpdesk_tui.mail.compose import (
+    Attachment,
+    ComposeError,
+    OutgoingSpec,
+    build_message,
+    to_bytes,
+)
 from helpdesk_tui.store import models as M
 from helpdesk_tui.store.engine import Store
 
@@ -66,6 +74,7 @@ class OutgoingItem:
     attempts: int
     ambiguous: bool
     created_at: datetime
+    raw: bytes | None = None
 
 
 def _split(value: str) -> tuple[str, ...]:
@@ -73,10 +82,12 @@ def _split(value: str) -> tuple[str, ...]:
 
 
 def _item(s: Session, o: M.Outbox) -> OutgoingItem:
-    msg = s.get(M.Message, o.message_id) if o.message_id else None
+    """What building needs; a prebuilt item needs only its bytes and envelope."""
+    built = o.raw is not None
+    msg = s.get(M.Message, o.message_id) if o.message_id and not built else None
     headers = o.headers or {}
     quote, quote_author, quote_date = "", "", None
-    if o.kind == "reply" and headers.get("In-Reply-To"):
+    if o.kind == "reply" and headers.get("In-Reply-To") and not built:
         prior = s.exec(
             select(M.Message).where(M.Message.rfc_message_id == headers["In-Reply-To"])
         ).first()
@@ -85,8 +96,10 @@ def _item(s: Session, o: M.Outbox) -> OutgoingItem:
             quote_author = prior.from_name or prior.from_addr
             quote_date = prior.created_at
     attachments: list[OutgoingAttachment] = []
-    if o.attachment_ids:
-        for a in s.exec(select(M.Attachment).where(col(M.Attachment.id).in_(o.attachment_ids))).all():
+    if o.attachment_ids and not built:
+        for a in s.exec(
+            select(M.Attachment).where(col(M.Attachment.id).in_(o.attachment_ids))
+        ).all():
             attachments.append(OutgoingAttachment(a.filename, a.content_type, a.sha256))
     to = _split(headers.get("To", "")) or tuple(o.recipients)
     return OutgoingItem(
@@ -111,7 +124,59 @@ def _item(s: Session, o: M.Outbox) -> OutgoingItem:
         attempts=o.attempts,
         ambiguous=o.ambiguous,
         created_at=o.created_at,
+        raw=o.raw,
     )
+
+
+_PREFIXES: dict[str, Literal["", "Re", "Fwd"]] = {"reply": "Re", "ack": "Re", "forward": "Fwd"}
+
+
+def build_raw(
+    item: OutgoingItem, *, attachments_dir: Path, desk_name: str, loop: str, date: datetime
+) -> bytes:
+    """The exact bytes to send: built once, so every resend carries the same Message-ID."""
+    attachments: tuple[Attachment, ...] = tuple(
+        (a.filename, a.content_type, attachment_path(attachments_dir, a.sha256).read_bytes())
+        for a in item.attachments
+    )
+    spec = OutgoingSpec(
+        from_addr=item.mail_from,
+        from_name=item.from_name or desk_name,
+        to=item.to,
+        cc=item.cc,
+        subject=item.subject,
+        prefix=_PREFIXES.get(item.kind, ""),
+        body=item.body,
+        ticket=item.ticket or 0,
+        message_id=item.message_id,
+        date=date,
+        in_reply_to=item.in_reply_to,
+        references=item.references,
+        quote=item.quote,
+        quote_author=item.quote_author,
+        quote_date=item.quote_date,
+        attachments=attachments,
+        automatic=item.automatic,
+        auto_kind="auto-replied" if item.kind == "ack" else "auto-generated",
+        loop_value=loop,
+    )
+    return to_bytes(build_message(spec))
+
+
+def prebuild(
+    s: Session, o: M.Outbox, *, attachments_dir: Path, desk_name: str, loop: str, date: datetime
+) -> None:
+    """Build the MIME when the mail is queued (the agent's action), not on the sending path.
+
+    A mail that cannot be built safely stays unbuilt; the sender retries the build and
+    records the failure on the item, where the agent sees it.
+    """
+    try:
+        o.raw = build_raw(
+            _item(s, o), attachments_dir=attachments_dir, desk_name=desk_name, loop=loop, date=date
+        )
+    except (ComposeError, OSError, ValueError):
+        o.raw = None
 
 
 def claim(store: Store, clock: Clock, worker_id: str, limit: int = 50) -> list[OutgoingItem]:
@@ -123,9 +188,14 @@ def claim(store: Store, clock: Clock, worker_id: str, limit: int = 50) -> list[O
             sa.or_(
                 sa.and_(
                     col(M.Outbox.state).in_(["queued", "retry"]),
-                    sa.or_(col(M.Outbox.next_attempt_at).is_(None), col(M.Outbox.next_attempt_at) <= now),
+                    sa.or_(
+                        col(M.Outbox.next_attempt_at).is_(None),
+                        col(M.Outbox.next_attempt_at) <= now,
+                    ),
                 ),
-                sa.and_(col(M.Outbox.state) == "sending", col(M.Outbox.claimed_at) <= now - STALE_CLAIM),
+                sa.and_(
+                    col(M.Outbox.state) == "sending", col(M.Outbox.claimed_at) <= now - STALE_CLAIM
+                ),
             )
         )
         if not store.is_sqlite:
@@ -195,7 +265,9 @@ def record(
             if owner is not None:
                 s.add(
                     M.Alert(
-                        agent_id=owner.id or 0, ticket_id=o.ticket_id, kind="send_failed",
+                        agent_id=owner.id or 0,
+                        ticket_id=o.ticket_id,
+                        kind="send_failed",
                         text=f"mail on #{o.ticket_id} to {', '.join(o.recipients)} failed: {text}",
                         created_at=now,
                     )
@@ -205,12 +277,36 @@ def record(
     return store.write(fn)
 
 
+def record_sent(store: Store, clock: Clock, item_ids: list[int]) -> None:
+    """Many successes in one statement: the sending loop records in small batches."""
+    if not item_ids:
+        return
+
+    def fn(s: Session) -> None:
+        s.execute(
+            sa.update(M.Outbox)
+            .where(col(M.Outbox.id).in_(item_ids), col(M.Outbox.state) == "sending")
+            .values(state="sent", sent_at=clock.now(), next_attempt_at=None, claimed_by="")
+        )
+
+    store.write(fn)
+
+
 def _record(o: M.Outbox) -> OutboxRecord:
     return OutboxRecord(
-        id=o.id or 0, ticket=o.ticket_id, kind=o.kind, state=o.state, attempts=o.attempts,
-        next_attempt_at=o.next_attempt_at, last_error=o.last_error, message_id=o.rfc_message_id,
-        recipients=tuple(o.recipients), subject=o.subject, created_at=o.created_at,
-        sent_at=o.sent_at, ambiguous=o.ambiguous,
+        id=o.id or 0,
+        ticket=o.ticket_id,
+        kind=o.kind,
+        state=o.state,
+        attempts=o.attempts,
+        next_attempt_at=o.next_attempt_at,
+        last_error=o.last_error,
+        message_id=o.rfc_message_id,
+        recipients=tuple(o.recipients),
+        subject=o.subject,
+        created_at=o.created_at,
+        sent_at=o.sent_at,
+        ambiguous=o.ambiguous,
     )
 
 
@@ -231,8 +327,10 @@ def retry_now(store: Store, clock: Clock, item_id: int) -> OutboxRecord:
         if o is None:
             raise NotFound(f"no outbox item {item_id}")
         if o.state not in ("failed", "retry", "cancelled"):
-            raise InvalidAction(f"outbox item {item_id} is {o.state}; only failed, waiting or "
-                                "cancelled mail can be retried")
+            raise InvalidAction(
+                f"outbox item {item_id} is {o.state}; only failed, waiting or "
+                "cancelled mail can be retried"
+            )
         o.state, o.next_attempt_at = "queued", clock.now()
         o.created_at = clock.now()  # a fresh 24 h to try in
         return _record(o)

@@ -14,10 +14,12 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from helpdesk_tui.clock import Clock
+from helpdesk_tui.desk import escalation, outbox
 from helpdesk_tui.desk import records as R
 from helpdesk_tui.desk.errors import Conflict, InvalidAction, NotFound, UnknownAgent
 from helpdesk_tui.desk.worktime import WorkCalendar
 from helpdesk_tui.mail.msgid import make_message_id, new_secret
+from helpdesk_tui.paths import attachments_dir_for
 from helpdesk_tui.store import models as M
 from helpdesk_tui.store.engine import Store
 
@@ -407,22 +409,8 @@ class Desk:
         return min(agents, key=lambda a: (counts.get(a.id, 0), a.id))
 
     def _start_clock(self, s: Session, ticket: M.Ticket, priority: M.Priority | None) -> None:
-        """Deadline and first escalation from the priority, counted in its working time."""
-        now = ticket.updated_at
-        if priority is None or priority.deadline_minutes <= 0:
-            ticket.deadline_at = None
-            ticket.next_alert_at = None
-            ticket.escalation_running = False
-            return
-        cal = self.calendar_for(priority)
-        ticket.deadline_at = cal.add_working(now, priority.deadline_minutes * 60)
-        has_levels = s.exec(
-            select(M.EscalationLevel.id).where(M.EscalationLevel.priority_id == priority.id)
-        ).first()
-        ticket.alert_level = 0
-        ticket.escalation_seconds_left = None
-        ticket.escalation_running = has_levels is not None
-        ticket.next_alert_at = ticket.deadline_at if has_levels is not None else None
+        """A new deadline and chain from now, whatever the policies say (desk.escalation)."""
+        escalation.wake(self, s, ticket, policy="restart")
 
     def register(
         self,
@@ -522,7 +510,7 @@ class Desk:
         s.add(ticket)
         s.flush()
         s.add(M.TicketCustomer(ticket_id=ticket.id, customer_id=customer.id))  # type: ignore[arg-type]
-        self._start_clock(s, ticket, pr)
+        escalation.apply_event(self, s, ticket, "new")
         self._event(
             s,
             ticket,
@@ -577,6 +565,7 @@ class Desk:
                 if ticket.first_read_at is None:
                     ticket.first_read_at = now
                 ticket.version += 1
+                escalation.apply_event(self, s, ticket, "read")
                 self._event(s, ticket, "read", before, {"read_status": "green"}, agent=actor)
             return ticket.id  # type: ignore[return-value]
 
@@ -668,6 +657,15 @@ class Desk:
             created_at=self.clock.now(),
         )
         s.add(item)
+        s.flush()
+        outbox.prebuild(
+            s,
+            item,
+            attachments_dir=attachments_dir_for(self.store.url),
+            desk_name=self.options.name,
+            loop=self.options.domain,
+            date=self.clock.now(),
+        )
         return item
 
     def _reply_headers(
@@ -822,6 +820,7 @@ class Desk:
             ticket.owner_id = other.id
             ticket.read_status = "red"
             self._set_status(s, ticket, self._status_for(s, "active", "internal"), now)
+            escalation.apply_event(self, s, ticket, "reassigned")
             self._follow(s, ticket, actor)
             self._touch(ticket, now)
             self._event(
@@ -980,6 +979,7 @@ class Desk:
                 )
             t.owner_id = agent.id if agent else None
             t.read_status = "red"
+            escalation.apply_event(self, s, t, "reassigned")
             if agent is not None and (actor is None or agent.id != actor.id):
                 self._alert(s, agent, t, "assigned", f"#{number} assigned to you: {t.title}")
             return {"owner": login}
@@ -995,6 +995,7 @@ class Desk:
             if t.owner_id == actor.id:
                 raise InvalidAction(f"#{number} is already yours")
             t.owner_id = actor.id
+            escalation.apply_event(self, s, t, "reassigned")
             return {"owner": actor.login}
 
         return self._change(number, "take", mutate, expected_version=expected_version)
@@ -1010,7 +1011,7 @@ class Desk:
             self._accrue(s, t, now)
             t.priority_id = pr.id
             t.updated_at = now
-            self._start_clock(s, t, pr)
+            escalation.apply_event(self, s, t, "priority_changed")
             return {"priority": pr.name}
 
         return self._change(number, "priority", mutate, expected_version=expected_version)
@@ -1046,8 +1047,7 @@ class Desk:
         def mutate(s: Session, t: M.Ticket, actor: M.Agent | None, now: datetime) -> dict[str, Any]:
             self._require_base(s, t, ("active", "postponed"), "close")
             self._set_status(s, t, self._status_for(s, "closed"), now)
-            t.escalation_running = False
-            t.next_alert_at = None
+            escalation.apply_event(self, s, t, "closed")
             return {}
 
         return self._change(number, "close", mutate, expected_version=expected_version)
@@ -1057,6 +1057,7 @@ class Desk:
             self._require_base(s, t, ("closed",), "reopen")
             self._set_status(s, t, self._status_for(s, "active", "queue"), now)
             t.closed_at = None
+            escalation.wake(self, s, t, policy="continue")
             return {}
 
         return self._change(number, "reopen", mutate)
@@ -1085,6 +1086,7 @@ class Desk:
                 )
             self._set_status(s, t, self._status_for(s, "postponed"), now)
             t.activate_at = when.astimezone(UTC)
+            escalation.pause(self, s, t)
             return {"until": when.isoformat()}
 
         return self._change(number, "postpone", mutate, expected_version=expected_version)
@@ -1106,6 +1108,7 @@ class Desk:
                 before = self._snapshot(t)
                 self._set_status(s, t, self._status_for(s, "active", "queue"), now)
                 t.read_status = "yellow" if t.read_status == "green" else t.read_status
+                escalation.wake(self, s, t)
                 self._touch(t, now)
                 self._event(s, t, "reactivate", before, self._snapshot(t))
                 if t.owner_id:
@@ -1121,8 +1124,7 @@ class Desk:
         def mutate(s: Session, t: M.Ticket, actor: M.Agent | None, now: datetime) -> dict[str, Any]:
             self._require_base(s, t, ("active", "closed", "postponed"), "delete")
             self._set_status(s, t, self._status_for(s, "deleted"), now)
-            t.escalation_running = False
-            t.next_alert_at = None
+            escalation.apply_event(self, s, t, "closed")
             return {}
 
         return self._change(number, "delete", mutate, expected_version=expected_version)
@@ -1146,7 +1148,7 @@ class Desk:
             if status.base == "postponed" and last is not None:
                 t.activate_at = _parse_iso(last.before.get("activate_at"))
             if status.base == "active":
-                self._start_clock(s, t, s.get(M.Priority, t.priority_id) if t.priority_id else None)
+                escalation.wake(self, s, t, policy="continue")
             return {}
 
         return self._change(number, "restore", mutate)
@@ -1193,8 +1195,7 @@ class Desk:
             before = self._snapshot(src)
             self._set_status(s, src, self._status_for(s, "merged"), now)
             src.merged_into_id = dst.id
-            src.escalation_running = False
-            src.next_alert_at = None
+            escalation.pause(self, s, src)
             count = len(moved)
             src.message_count -= count
             dst.message_count += count
@@ -1268,9 +1269,7 @@ class Desk:
         dst.message_count -= int(back)
         src.message_count = int(back)
         if status.base == "active":
-            self._start_clock(
-                s, src, s.get(M.Priority, src.priority_id) if src.priority_id else None
-            )
+            escalation.wake(self, s, src, policy="continue")
         ev.undone = True
         self._touch(src, now)
         self._touch(dst, now)
@@ -1364,19 +1363,19 @@ class Desk:
             status = s.get(M.Status, ev.before["status_id"])
             if status is not None and status.id != ticket.status_id:
                 self._set_status(s, ticket, status, now)
+            owner_was = ticket.owner_id
             ticket.owner_id = ev.before.get("owner_id")
             if ev.before.get("priority_id") != ticket.priority_id:
                 ticket.priority_id = ev.before.get("priority_id")
-                self._start_clock(
-                    s, ticket, s.get(M.Priority, ticket.priority_id) if ticket.priority_id else None
-                )
+                escalation.apply_event(self, s, ticket, "priority_changed")
+            elif ticket.owner_id != owner_was:
+                escalation.apply_event(self, s, ticket, "reassigned")
             ticket.category_id = ev.before.get("category_id")
             ticket.activate_at = _parse_iso(ev.before.get("activate_at"))
             ticket.closed_at = _parse_iso(ev.before.get("closed_at"))
-            if ev.action in ("close", "delete") and status is not None and status.base == "active":
-                self._start_clock(
-                    s, ticket, s.get(M.Priority, ticket.priority_id) if ticket.priority_id else None
-                )
+            undone_pause = ev.action in ("close", "delete", "postpone")
+            if undone_pause and status is not None and status.base == "active":
+                escalation.wake(self, s, ticket, policy="continue")
             ev.undone = True
             self._touch(ticket, now)
             self._event(
@@ -1564,9 +1563,7 @@ class Desk:
             ).all()
             company = s.get(M.Company, c.company_id) if c.company_id else None
             customers.append(
-                R.CustomerRecord(
-                    c.id or 0, c.name, tuple(addrs), company.name if company else None
-                )
+                R.CustomerRecord(c.id or 0, c.name, tuple(addrs), company.name if company else None)
             )
         msgs = s.exec(
             select(M.Message)

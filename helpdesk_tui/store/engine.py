@@ -24,7 +24,8 @@ from sqlmodel import Session
 T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 5000
-WRITE_ATTEMPTS = 40
+# How long a unit of work keeps retrying while the database is busy before the agent is told.
+WRITE_PATIENCE_S = 60.0
 
 
 class StoreError(Exception):
@@ -93,24 +94,24 @@ class Store:
     def write(self, fn: Callable[[Session], T]) -> T:
         """Run fn in one write transaction, retried whole (with jitter) while the db is busy."""
         delay = 0.005
-        for attempt in range(WRITE_ATTEMPTS):
+        deadline = time.monotonic() + WRITE_PATIENCE_S
+        while True:
             session = Session(self._writer, expire_on_commit=False)
             try:
                 with session.begin():
                     result = fn(session)
                 return result
             except OperationalError as exc:
-                if not (self.is_sqlite and _is_busy(exc)) or attempt == WRITE_ATTEMPTS - 1:
-                    if _is_busy(exc):
-                        raise StoreError(
-                            "the database stayed busy for too long; try again in a moment"
-                        ) from exc
+                if not (self.is_sqlite and _is_busy(exc)):
                     raise
+                if time.monotonic() > deadline:
+                    raise StoreError(
+                        "the database stayed busy for too long; try again in a moment"
+                    ) from exc
             finally:
                 session.close()
             time.sleep(delay * (0.5 + random.random()))  # noqa: S311 - jitter, not crypto
             delay = min(delay * 2, 0.25)
-        raise AssertionError("unreachable")
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from helpdesk_tui.clock import FixedClock
 from helpdesk_tui.desk import outbox
@@ -40,29 +40,39 @@ timeout = 5
 """
 
 
-@pytest.fixture
-def make_handle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    clock = FixedClock(T0)
+class HandleMaker:
+    """Opens the desk on a private store and config that points at a given SMTP port."""
 
-    def make(port: int, *, extra_smtp: str = "", imap: str = "", actor: str = "alice") -> DeskHandle:
-        cfg = tmp_path / "config.toml"
+    def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.tmp_path, self.monkeypatch = tmp_path, monkeypatch
+        self.clock = FixedClock(T0)
+
+    def __call__(self, port: int, *, extra_smtp: str = "", imap: str = "") -> DeskHandle:
+        cfg = self.tmp_path / "config.toml"
         cfg.write_text(config_text(port, extra_smtp=extra_smtp, imap=imap))
-        monkeypatch.setenv("HELPDESK_CONFIG", str(cfg))
-        monkeypatch.setenv("HELPDESK_DB", str(tmp_path / "desk.sqlite3"))
-        monkeypatch.setenv("HELPDESK_DATA_DIR", str(tmp_path / "data"))
-        h = open_desk(actor=actor, clock=clock)
+        self.monkeypatch.setenv("HELPDESK_CONFIG", str(cfg))
+        self.monkeypatch.setenv("HELPDESK_DB", str(self.tmp_path / "desk.sqlite3"))
+        self.monkeypatch.setenv("HELPDESK_DATA_DIR", str(self.tmp_path / "data"))
+        h = open_desk(actor="alice", clock=self.clock)
         if not h.desk.agents():
             h.desk.add_agent("alice", "Alice Able", "alice@desk.example", "Alice, Support")
             h.desk.add_agent("bob", "Bob Baker", "bob@desk.example")
         return h
 
-    make.clock = clock  # type: ignore[attr-defined]
-    return make
+
+@pytest.fixture
+def make_handle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> HandleMaker:
+    return HandleMaker(tmp_path, monkeypatch)
 
 
 def _ticket(h: DeskHandle, subject: str = "Printer on fire") -> int:
-    return h.desk.register(customer_email="carla@customer.example", customer_name="Carla",
-                           subject=subject, body="It smokes.", owner="alice").number
+    return h.desk.register(
+        customer_email="carla@customer.example",
+        customer_name="Carla",
+        subject=subject,
+        body="It smokes.",
+        owner="alice",
+    ).number
 
 
 def _parsed(raw: bytes) -> EmailMessage:
@@ -75,7 +85,9 @@ def _states(h: DeskHandle) -> list[str]:
     return [o.state for o in reversed(h.desk.outbox())]
 
 
-def test_reply_is_sent_once_with_threading_headers(make_handle, smtp_server: SmtpServer) -> None:  # type: ignore[no-untyped-def]
+def test_reply_is_sent_once_with_threading_headers(
+    make_handle: HandleMaker, smtp_server: SmtpServer
+) -> None:
     h = make_handle(smtp_server.port)
     n = _ticket(h)
     reply = h.desk.reply(n, "Turn it off and on again.")
@@ -95,7 +107,9 @@ def test_reply_is_sent_once_with_threading_headers(make_handle, smtp_server: Smt
     assert h.desk.show(n).messages[-1].outbox_state == "sent"
 
 
-def test_smtp_down_then_back_delivers_exactly_once(make_handle, smtp_server: SmtpServer) -> None:  # type: ignore[no-untyped-def]
+def test_smtp_down_then_back_delivers_exactly_once(
+    make_handle: HandleMaker, smtp_server: SmtpServer
+) -> None:
     h = make_handle(smtp_server.port)
     n = _ticket(h)
     h.desk.reply(n, "hello")
@@ -114,7 +128,9 @@ def test_smtp_down_then_back_delivers_exactly_once(make_handle, smtp_server: Smt
     assert len(smtp_server.messages) == 1 and _states(h) == ["sent"]
 
 
-def test_4xx_retries_5xx_fails_with_reason(make_handle, smtp_server: SmtpServer) -> None:  # type: ignore[no-untyped-def]
+def test_4xx_retries_5xx_fails_with_reason(
+    make_handle: HandleMaker, smtp_server: SmtpServer
+) -> None:
     h = make_handle(smtp_server.port)
     n = _ticket(h)
     h.desk.reply(n, "first")
@@ -130,16 +146,22 @@ def test_4xx_retries_5xx_fails_with_reason(make_handle, smtp_server: SmtpServer)
     failed = h.desk.outbox(states=["failed"])[0]
     assert "550" in failed.last_error and "rejected" in failed.last_error
     detail = h.desk.show(n)
-    assert detail.messages[-1].outbox_state == "failed" and "550" in detail.messages[-1].outbox_error
+    assert (
+        detail.messages[-1].outbox_state == "failed" and "550" in detail.messages[-1].outbox_error
+    )
     assert any(a.kind == "send_failed" for a in h.desk.alerts())
     outbox.retry_now(h.store, h.desk.clock, failed.id)
     assert w.duty_outbox().sent == 1
     assert len(smtp_server.messages) == 2
 
 
-def test_auth_failure_is_a_clear_error(make_handle, smtp_factory: ServerFactory) -> None:  # type: ignore[no-untyped-def]
+def test_auth_failure_is_a_clear_error(
+    make_handle: HandleMaker, smtp_factory: ServerFactory
+) -> None:
     server = smtp_factory(auth=True)
-    h = make_handle(server.port, extra_smtp='username = "someone"\npassword_env = "WRONG_SMTP_PASSWORD"')
+    h = make_handle(
+        server.port, extra_smtp='username = "someone"\npassword_env = "WRONG_SMTP_PASSWORD"'
+    )
     import os
 
     os.environ["WRONG_SMTP_PASSWORD"] = "not-the-password"
@@ -152,7 +174,7 @@ def test_auth_failure_is_a_clear_error(make_handle, smtp_factory: ServerFactory)
     assert "authentication failed" in h.desk.outbox()[0].last_error
 
 
-def test_two_workers_send_each_mail_once(make_handle, smtp_server: SmtpServer) -> None:  # type: ignore[no-untyped-def]
+def test_two_workers_send_each_mail_once(make_handle: HandleMaker, smtp_server: SmtpServer) -> None:
     h = make_handle(smtp_server.port)
     n = _ticket(h)
     for i in range(40):
@@ -160,7 +182,10 @@ def test_two_workers_send_each_mail_once(make_handle, smtp_server: SmtpServer) -
     workers = [Worker(make_handle(smtp_server.port), parse_processes=1) for _ in range(2)]
     for i, w in enumerate(workers):
         w.worker_id = f"w{i}"
-    threads = [threading.Thread(target=lambda w=w: [w.duty_outbox(limit=5) for _ in range(10)]) for w in workers]
+    threads = [
+        threading.Thread(target=lambda w=w: [w.duty_outbox(limit=5) for _ in range(10)])
+        for w in workers
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -170,7 +195,9 @@ def test_two_workers_send_each_mail_once(make_handle, smtp_server: SmtpServer) -
     assert set(_states(h)) == {"sent"}
 
 
-def test_crash_after_data_is_resent_with_same_id_and_marked(make_handle, smtp_server: SmtpServer) -> None:  # type: ignore[no-untyped-def]
+def test_crash_after_data_is_resent_with_same_id_and_marked(
+    make_handle: HandleMaker, smtp_server: SmtpServer
+) -> None:
     h = make_handle(smtp_server.port)
     reply = h.desk.reply(_ticket(h), "hello")
     claimed = outbox.claim(h.store, h.desk.clock, "dead-worker")  # then the process "dies"
@@ -184,7 +211,9 @@ def test_crash_after_data_is_resent_with_same_id_and_marked(make_handle, smtp_se
     assert _parsed(smtp_server.messages[0].content)["Message-ID"] == reply.rfc_message_id
 
 
-def _incoming(subject: str, *, attachment: bool = False, extra: dict[str, str] | None = None) -> bytes:
+def _incoming(
+    subject: str, *, attachment: bool = False, extra: dict[str, str] | None = None
+) -> bytes:
     m = EmailMessage()
     m["From"] = "Carla <carla@customer.example>"
     m["To"] = "support@desk.example"
@@ -200,18 +229,28 @@ def _incoming(subject: str, *, attachment: bool = False, extra: dict[str, str] |
 
 
 def _intake(h: DeskHandle, tmp_path: Path) -> Intake:
-    def add_mailbox(s):  # type: ignore[no-untyped-def]
+    def add_mailbox(s: Session) -> None:
         if s.exec(select(M.Mailbox)).first() is None:
-            s.add(M.Mailbox(name="support", address="support@desk.example", ack_template="acknowledgement"))
+            s.add(
+                M.Mailbox(
+                    name="support", address="support@desk.example", ack_template="acknowledgement"
+                )
+            )
 
     h.store.write(add_mailbox)
     from helpdesk_tui import paths
 
-    return Intake(h.desk, mailbox="support", attachments_dir=paths.attachments_dir_for(h.store.url),
-                  own_addresses=["support@desk.example"])
+    return Intake(
+        h.desk,
+        mailbox="support",
+        attachments_dir=paths.attachments_dir_for(h.store.url),
+        own_addresses=["support@desk.example"],
+    )
 
 
-def test_ack_forward_with_attachment_and_reply_all(make_handle, smtp_server: SmtpServer, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_ack_forward_with_attachment_and_reply_all(
+    make_handle: HandleMaker, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
     h = make_handle(smtp_server.port)
     incoming = _incoming("Invoice wrong", attachment=True)
     r = _intake(h, tmp_path).ingest(incoming, uidvalidity=1, uid=1)
@@ -233,7 +272,9 @@ def test_ack_forward_with_attachment_and_reply_all(make_handle, smtp_server: Smt
     assert rep["In-Reply-To"] == _parsed(incoming)["Message-ID"]
 
 
-def test_header_injection_in_incoming_subject_never_reaches_a_header(make_handle, smtp_server: SmtpServer, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_header_injection_in_incoming_subject_never_reaches_a_header(
+    make_handle: HandleMaker, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
     h = make_handle(smtp_server.port)
     raw = (
         b"From: carla@customer.example\r\nTo: support@desk.example\r\n"
@@ -250,8 +291,11 @@ def test_header_injection_in_incoming_subject_never_reaches_a_header(make_handle
         assert "victim@evil.example" not in m.rcpt_tos
 
 
-def test_round_trip_through_dovecot_and_aiosmtpd(  # type: ignore[no-untyped-def]
-    make_handle, smtp_server: SmtpServer, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
+def test_round_trip_through_dovecot_and_aiosmtpd(
+    make_handle: HandleMaker,
+    smtp_server: SmtpServer,
+    dovecot: Dovecot,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     user = dovecot.new_user()
     monkeypatch.setenv("TEST_IMAP_PASSWORD", "pass")
