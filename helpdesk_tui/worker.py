@@ -130,6 +130,7 @@ class Worker:
         report.reactivated = self.desk.reactivate_due()
         report.outbox = self.duty_outbox()
         report.escalation = self._duty("escalation")
+        self.store.checkpoint()
         return report
 
     # ------------------------------------------------------------------ outbox
