@@ -1097,12 +1097,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.func is cmd_app:
+        # The app paints first and opens the store in a worker: importing the store here
+        # would cost the first frame about 0.3 s.
+        try:
+            return cmd_app(args)
+        except CliError as exc:
+            print(f"helpdesk: {exc}", file=sys.stderr)
+            return EXIT_REFUSED
+
     from helpdesk_tui.config import ConfigError
     from helpdesk_tui.desk.errors import DeskError
     from helpdesk_tui.store.engine import StoreError
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
         result: int = args.func(args)
         return result

@@ -173,6 +173,15 @@ class Ticket(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_ticket_status_deadline", "status_id", "deadline_at"),
         sa.Index("ix_ticket_owner_status", "owner_id", "status_id"),
+        # "My open" ordered by deadline, and the Escalated view.
+        sa.Index("ix_ticket_owner_deadline", "owner_id", "deadline_at"),
+        sa.Index(
+            "ix_ticket_escalated",
+            "alert_level",
+            "updated_at",
+            sqlite_where=sa.text("alert_level > 0"),
+            postgresql_where=sa.text("alert_level > 0"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -326,7 +335,10 @@ class Outbox(SQLModel, table=True):
 class Alert(SQLModel, table=True):
     """A notice for one agent's screen."""
 
-    __table_args__ = (sa.Index("ix_alert_agent_read", "agent_id", "read_at"),)
+    __table_args__ = (
+        sa.Index("ix_alert_agent_read", "agent_id", "read_at"),
+        sa.Index("ix_alert_agent_kind", "agent_id", "kind"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     agent_id: int = Field(foreign_key="agent.id")

@@ -45,7 +45,9 @@ print(json.dumps({"done": done, "errors": errors}))
 
 
 @pytest.mark.slow
-def test_eight_processes_lose_nothing(desk: Desk, store: Store, db_url: str, tmp_path: Path) -> None:
+def test_eight_processes_lose_nothing(
+    desk: Desk, store: Store, db_url: str, tmp_path: Path
+) -> None:
     logins = [f"agent{i}" for i in range(PROCESSES)]
     for login in logins:
         desk.add_agent(login, login.title(), f"{login}@desk.example")
@@ -76,13 +78,21 @@ def test_eight_processes_lose_nothing(desk: Desk, store: Store, db_url: str, tmp
         for number in tickets:
             t = s.get(M.Ticket, number)
             assert t is not None
-            real = s.exec(select(func.count()).select_from(M.Message).where(M.Message.ticket_id == number)).one()
+            real = s.exec(
+                select(func.count()).select_from(M.Message).where(M.Message.ticket_id == number)
+            ).one()
             assert t.message_count == real  # the read-modify-write counter lost no update
-        notes = s.exec(select(func.count()).select_from(M.Message).where(M.Message.kind == "note")).one()
+        notes = s.exec(
+            select(func.count()).select_from(M.Message).where(M.Message.kind == "note")
+        ).one()
         assert notes == PROCESSES * ROUNDS
         total_versions = sum(s.get(M.Ticket, n).version for n in tickets)  # type: ignore[union-attr]
         events = s.exec(
-            select(func.count()).select_from(M.TicketEvent).where(M.TicketEvent.action.in_(["note", "take"]))  # type: ignore[attr-defined]
+            select(func.count())
+            .select_from(M.TicketEvent)
+            .where(M.TicketEvent.action.in_(["note", "take"]))  # type: ignore[attr-defined]
         ).one()
-        assert total_versions == len(tickets) + events  # every note and take bumped the version once
+        assert (
+            total_versions == len(tickets) + events
+        )  # every note and take bumped the version once
         assert s.connection().exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"

@@ -65,3 +65,12 @@ def test_writes_begin_immediate(tmp_path: Path) -> None:
     assert "BEGIN IMMEDIATE" in seen
     assert seen.count("BEGIN") == 1
     store.dispose()
+
+
+def test_schema_head_constant_matches_the_scripts(tmp_path: Path) -> None:
+    """open_store skips Alembic when the stored revision equals SCHEMA_HEAD; keep them in step."""
+    from helpdesk_tui.store.engine import SCHEMA_HEAD
+
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    assert ScriptDirectory.from_config(alembic_config(store)).get_current_head() == SCHEMA_HEAD
+    store.dispose()

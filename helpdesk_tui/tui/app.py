@@ -1,0 +1,328 @@
+"""The Textual app: owns the desk, runs every desk call in a named thread worker, routes results.
+
+Screens never call the desk themselves: they ask the App, whose thread workers post the results
+back as Messages to the screen that asked (harlequin's pattern). Long-lived work belongs to the
+App so that popping a screen (say, compose right after "send") never cancels it, and one
+Worker.StateChanged handler turns every failure into a one-line notification.
+
+Nothing heavy is imported here: SQLAlchemy, SQLModel and the desk load inside the first worker,
+so the first frame is painted while the store opens (sqlmodel alone costs about 0.3 s).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.message_pump import MessagePump
+from textual.worker import Worker, WorkerState
+
+from helpdesk_tui.tui.commands import HelpdeskCommands
+from helpdesk_tui.tui.messages import (
+    ActionDone,
+    AgentsLoaded,
+    CountsLoaded,
+    DeskFailed,
+    DeskOpened,
+    DetailLoaded,
+    Outcome,
+    PageLoaded,
+    Registered,
+    TaggedFound,
+    ViewLoaded,
+)
+from helpdesk_tui.tui.text import plain_line
+
+if TYPE_CHECKING:
+    from helpdesk_tui.clock import Clock
+    from helpdesk_tui.config import Config
+    from helpdesk_tui.desk.records import AgentRecord
+    from helpdesk_tui.desk.service import Desk
+    from helpdesk_tui.desk.views import Key, TicketViews
+
+DeskCall = Callable[["Desk", int], Any]
+COMPOSE_KINDS = ("reply", "reply_all", "forward", "note", "ask")
+
+
+@dataclass
+class Draft:
+    """A message being written; kept on the App so leaving the compose screen loses nothing."""
+
+    body: str = ""
+    to: str = ""
+    agent: str = ""
+
+
+@dataclass(frozen=True)
+class Choices:
+    """Names the pickers offer, read from the store (the config may not list the demo's)."""
+
+    priorities: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+
+
+class HelpdeskApp(App[int]):
+    """The help desk in a terminal. Inject `desk` and `config` (tests) or let it open them."""
+
+    CSS_PATH = str(Path(__file__).parent / "app.tcss")  # absolute: subclasses live elsewhere
+    TITLE = "helpdesk"
+    COMMANDS: ClassVar[set[Any]] = App.COMMANDS | {HelpdeskCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("question_mark", "help", "Help", id="app.help"),
+    ]
+    """App-wide keys; each screen adds its own (and `?` lists them)."""
+
+    def __init__(
+        self,
+        *,
+        desk: Desk | None = None,
+        config: Config | None = None,
+        db: str | None = None,
+        config_path: str | None = None,
+        clock: Clock | None = None,
+        keymap: Mapping[str, str] | None = None,
+        cursor_blink: bool = True,
+    ) -> None:
+        super().__init__()
+        if clock is None:
+            from helpdesk_tui.clock import SystemClock
+
+            clock = SystemClock()
+        self.clock: Clock = clock
+        self.desk: Desk | None = desk
+        self.config: Config | None = config
+        self.views: TicketViews | None = None
+        self._db = db
+        self._config_path = config_path
+        self.agents: list[AgentRecord] = []
+        self.choices = Choices()
+        self.drafts: dict[tuple[int, str], Draft] = {}
+        self.tagged: set[int] = set()
+        self.batch = False
+        self.last_acted: list[int] = []
+        self.cursor_blink = cursor_blink
+        self.desk_error = ""
+        if keymap:
+            self.set_keymap(dict(keymap))
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def on_mount(self) -> None:
+        from helpdesk_tui.tui.screens.main import MainScreen
+
+        # MainScreen starts open_desk after its first frame: the opening thread imports
+        # SQLAlchemy and runs migrations, and its GIL time would delay that frame by ~0.5 s.
+        self.push_screen(MainScreen())
+
+    @work(thread=True, group="desk-open", exclusive=True, exit_on_error=False)
+    def open_desk(self) -> None:
+        from helpdesk_tui.desk.views import TicketViews
+
+        desk, config = self.desk, self.config
+        if desk is None:
+            from helpdesk_tui.desk.session import open_desk
+
+            try:
+                handle = open_desk(
+                    db=self._db,
+                    config_path=Path(self._config_path) if self._config_path else None,
+                    clock=self.clock,
+                )
+            except Exception as exc:
+                self.post_message(DeskFailed(f"{type(exc).__name__}: {exc}"))
+                raise
+            desk, config = handle.desk, handle.config
+        if config is None:
+            from helpdesk_tui.config import default_config
+
+            config = default_config()
+        self.post_message(DeskOpened(desk, config, TicketViews(desk.store, desk.actor)))
+
+    def on_desk_opened(self, message: DeskOpened) -> None:
+        self.desk, self.config, self.views = message.desk, message.config, message.views
+        self.sub_title = plain_line(f"{self.config.desk.name} · {self.desk.actor or '?'}")
+        self.load_agents()
+        for screen in self.screen_stack:
+            ready = getattr(screen, "desk_ready", None)
+            if ready is not None:
+                ready()
+
+    def on_desk_failed(self, message: DeskFailed) -> None:
+        """Shown in the top bar; run_app also prints it after the agent quits."""
+        self.desk_error = message.error
+        for screen in self.screen_stack:
+            update = getattr(screen, "update_topbar", None)
+            if update is not None:
+                update()
+
+    @work(thread=True, group="agents", exclusive=True, exit_on_error=False)
+    def load_agents(self) -> None:
+        desk, views = self._need()
+        agents = desk.agents()
+        self.choices = Choices(*views.choices())
+        self.post_message(AgentsLoaded(agents))
+
+    def on_agents_loaded(self, message: AgentsLoaded) -> None:
+        self.agents = [a for a in message.agents if a.active]
+
+    def _need(self) -> tuple[Desk, TicketViews]:
+        if self.desk is None or self.views is None:
+            raise RuntimeError("the desk is still opening")
+        return self.desk, self.views
+
+    # ------------------------------------------------------------------ errors
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Every worker failure ends here as one line; the app keeps running."""
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        from helpdesk_tui.desk.errors import DeskError
+
+        text = str(error) if isinstance(error, DeskError) else f"{type(error).__name__}: {error}"
+        self.say(text, severity="error")
+
+    def say(self, text: str, *, severity: str = "information") -> None:
+        """notify() for text that may quote a stranger (a subject in an error): never markup."""
+        level = severity if severity in ("information", "warning", "error") else "information"
+        self.notify(plain_line(text), severity=level, markup=False)  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ list data
+
+    @work(thread=True, group="list-view", exclusive=True, exit_on_error=False)
+    def load_view(
+        self,
+        target: MessagePump,
+        view: str,
+        generation: int,
+        focus: int | None,
+        hint: int,
+        stride: int,
+    ) -> None:
+        """Size, anchors, where ticket `focus` now sits, and the page the cursor will be on."""
+        _desk, views = self._need()
+        total = views.count(view)
+        anchors = views.anchors(view, stride) if total > stride else []
+        index = None
+        if focus is not None:
+            key = views.key_of(view, focus)
+            if key is not None:
+                index = views.position(view, key)
+        page = min(index if index is not None else hint, max(total - 1, 0)) // stride
+        after = anchors[page - 1] if 0 < page <= len(anchors) else None
+        rows = views.page(view, after, stride) if page == 0 or after is not None else None
+        target.post_message(ViewLoaded(view, generation, total, anchors, index, page, rows))
+        self.post_message(CountsLoaded(views.counts()))
+
+    @work(thread=True, group="list-page", exit_on_error=False)
+    def load_page(
+        self,
+        target: MessagePump,
+        view: str,
+        generation: int,
+        page: int,
+        after: Key | None,
+        limit: int,
+    ) -> None:
+        _desk, views = self._need()
+        target.post_message(PageLoaded(view, generation, page, views.page(view, after, limit)))
+
+    @work(thread=True, group="counts", exclusive=True, exit_on_error=False)
+    def load_counts(self) -> None:
+        _desk, views = self._need()
+        self.post_message(CountsLoaded(views.counts()))
+
+    def on_counts_loaded(self, message: CountsLoaded) -> None:
+        for screen in self.screen_stack:
+            update = getattr(screen, "set_counts", None)
+            if update is not None:
+                update(message.counts)
+
+    @work(thread=True, group="tag-find", exclusive=True, exit_on_error=False)
+    def find_tagged(self, target: MessagePump, view: str, pattern: str) -> None:
+        _desk, views = self._need()
+        target.post_message(TaggedFound(views.numbers_matching(view, pattern), pattern))
+
+    # ------------------------------------------------------------------ tickets
+
+    @work(thread=True, group="detail", exclusive=True, exit_on_error=False)
+    def load_detail(self, target: MessagePump, number: int, mark_read: bool) -> None:
+        desk, _views = self._need()
+        detail = desk.read(number) if mark_read else desk.show(number)
+        target.post_message(DetailLoaded(detail))
+
+    @work(thread=True, group="actions", exit_on_error=False)
+    def perform(
+        self, target: MessagePump, action: str, numbers: Sequence[int], call: DeskCall
+    ) -> None:
+        """Run one desk call per ticket; report what was done, then raise what was refused."""
+        from helpdesk_tui.desk.errors import DeskError
+
+        desk, _views = self._need()
+        outcome = Outcome(action)
+        for number in numbers:
+            try:
+                outcome.results[number] = call(desk, number)
+                outcome.done.append(number)
+            except DeskError as exc:
+                outcome.errors.append(str(exc))
+        target.post_message(ActionDone(outcome))
+        self.post_message(CountsLoaded(self._need()[1].counts()))
+        if outcome.errors:
+            more = f" (and {len(outcome.errors) - 1} more)" if len(outcome.errors) > 1 else ""
+            raise DeskError(outcome.errors[0] + more)
+
+    def on_action_done(self, message: ActionDone) -> None:
+        # Reached only when the target screen was gone; remember what undo should act on.
+        self.remember(message.outcome)
+
+    def remember(self, outcome: Outcome) -> None:
+        """After an action: drop the drafts it sent and note what `u` should undo."""
+        for number in outcome.done:
+            self.drafts.pop((number, outcome.action), None)
+        if outcome.done and outcome.action not in (*COMPOSE_KINDS, "undo"):
+            self.last_acted = list(outcome.done)
+
+    @work(thread=True, group="register", exclusive=True, exit_on_error=False)
+    def register(self, target: MessagePump, fields: dict[str, Any]) -> None:
+        desk, _views = self._need()
+        detail = desk.register(**fields)
+        target.post_message(Registered(detail.number))
+        self.post_message(CountsLoaded(self._need()[1].counts()))
+
+    # ------------------------------------------------------------------ app actions
+
+    def action_help(self) -> None:
+        from helpdesk_tui.tui.screens.help import HelpScreen
+
+        if isinstance(self.screen, HelpScreen):
+            self.pop_screen()
+            return
+        self.push_screen(HelpScreen(self.screen))
+
+    def action_register_request(self) -> None:
+        from helpdesk_tui.tui.screens.register import RegisterScreen
+
+        self.push_screen(RegisterScreen())
+
+    def open_ticket(self, number: int) -> None:
+        from helpdesk_tui.tui.screens.detail import DetailScreen
+
+        self.push_screen(DetailScreen(number))
+
+
+def run_app(db: str | None, config: str | None) -> int:
+    """Run the app until the agent quits; the exit code for the shell."""
+    app = HelpdeskApp(db=db, config_path=config)
+    result = app.run()
+    if app.desk_error:
+        import sys
+
+        print(f"helpdesk: {app.desk_error}", file=sys.stderr)
+        return 1
+    return result or 0

@@ -1,0 +1,56 @@
+"""The command palette (ctrl+p): every key of the current screen as a "Category: verb" command.
+
+Generated from the screen's active bindings, so the palette and `?` can never disagree with the
+keys (posting's palette does the same from its bindings), plus one command per view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from functools import partial
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+CATEGORIES = {
+    "ticket": "Ticket",
+    "list": "List",
+    "app": "App",
+    "detail": "Ticket",
+    "compose": "Compose",
+    "register": "Request",
+}
+
+
+class HelpdeskCommands(Provider):
+    """Commands of the screen the palette was opened on."""
+
+    def _commands(self) -> Iterator[tuple[str, Callable[[], object], str]]:
+        seen: set[str] = set()
+        for active in self.screen.active_bindings.values():
+            b = active.binding
+            if not b.id or not b.description or b.id in seen or not active.enabled:
+                continue
+            seen.add(b.id)
+            category = CATEGORIES.get(b.id.split(".")[0], "App")
+            key = self.app.get_key_display(b)
+            yield (
+                f"{category}: {b.description.lower()}",
+                partial(self.app.run_action, b.action, active.node),
+                f"key {key}",
+            )
+        switch = getattr(self.screen, "switch_view", None)
+        if switch is None:
+            return
+        for v in getattr(self.screen.query("#sidebar").first(), "specs", ()):
+            yield (f"View: {v.label.lower()}", partial(switch, v.id), f"g then {v.letter}")
+
+    async def discover(self) -> Hits:
+        for title, command, help_text in self._commands():
+            yield DiscoveryHit(title, command, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, command, help_text in self._commands():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), command, text=title, help=help_text)

@@ -1,0 +1,210 @@
+"""Ticket actions shared by the list and the detail screen: keys, pickers, and the desk calls."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual.binding import Binding, BindingType
+from textual.content import Content
+from textual.screen import Screen
+
+from helpdesk_tui.tui.messages import ActionDone, Outcome
+from helpdesk_tui.tui.screens.dialogs import PickDialog, PostponeDialog, PromptDialog
+from helpdesk_tui.tui.text import line
+
+if TYPE_CHECKING:
+    from helpdesk_tui.desk.service import Desk
+    from helpdesk_tui.tui.app import DeskCall, HelpdeskApp
+
+TICKET_BINDINGS: list[BindingType] = [
+    Binding("r", "reply", "Reply", id="ticket.reply"),
+    Binding("R", "reply_all", "Reply all", show=False, id="ticket.reply_all"),
+    Binding("f", "forward", "Forward", show=False, id="ticket.forward"),
+    Binding("n", "note", "Note", show=False, id="ticket.note"),
+    Binding("h", "ask", "Ask a colleague", show=False, id="ticket.ask"),
+    Binding("a", "assign", "Assign", show=False, id="ticket.assign"),
+    Binding("t", "take", "Take", show=False, id="ticket.take"),
+    Binding("c", "close_ticket", "Close", id="ticket.close"),
+    Binding("p", "postpone", "Postpone", show=False, id="ticket.postpone"),
+    Binding("P", "priority", "Priority", show=False, id="ticket.priority"),
+    Binding("m", "merge", "Merge into", show=False, id="ticket.merge"),
+    Binding("d", "delete", "Delete", show=False, id="ticket.delete"),
+    Binding("u", "undo", "Undo", show=False, id="ticket.undo"),
+]
+
+
+class TicketScreen(Screen[None]):
+    """A screen that acts on tickets: subclasses say which ones and what to do afterwards."""
+
+    BINDINGS: ClassVar[list[BindingType]] = TICKET_BINDINGS
+
+    @property
+    def helpdesk(self) -> HelpdeskApp:
+        return self.app  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------ to override
+
+    def targets(self) -> list[int]:
+        """The tickets the next action applies to (consumes a `;` prefix on the list)."""
+        return []
+
+    def before_action(self, numbers: list[int]) -> None:
+        """Called just before an action runs (the list remembers where the cursor goes)."""
+
+    def after_action(self, outcome: Outcome) -> None:
+        """Reload what the screen shows."""
+
+    # ------------------------------------------------------------------ plumbing
+
+    def on_action_done(self, message: ActionDone) -> None:
+        message.stop()
+        self.helpdesk.remember(message.outcome)
+        outcome = message.outcome
+        if outcome.done:
+            shown = ", ".join(f"#{n}" for n in outcome.done[:5])
+            more = f" and {len(outcome.done) - 5} more" if len(outcome.done) > 5 else ""
+            self.helpdesk.say(f"{outcome.action}: {shown}{more}")
+        self.after_action(outcome)
+
+    def run_desk(self, action: str, numbers: list[int], call: DeskCall) -> None:
+        if not numbers:
+            self.helpdesk.say("no ticket here", severity="warning")
+            return
+        if self.helpdesk.desk is None:
+            self.helpdesk.say("the desk is still opening", severity="warning")
+            return
+        self.before_action(numbers)
+        self.helpdesk.perform(self, action, numbers, call)
+
+    def _single(self) -> int | None:
+        numbers = self.targets()
+        if len(numbers) > 1:
+            self.helpdesk.say("that action works on one ticket at a time", severity="warning")
+            return None
+        if not numbers:
+            self.helpdesk.say("no ticket here", severity="warning")
+            return None
+        return numbers[0]
+
+    # ------------------------------------------------------------------ compose
+
+    def _open_compose(self, kind: str) -> None:
+        from helpdesk_tui.tui.screens.compose import ComposeScreen
+
+        number = self._single()
+        if number is not None:
+            self.app.push_screen(ComposeScreen(number, kind))
+
+    def action_reply(self) -> None:
+        self._open_compose("reply")
+
+    def action_reply_all(self) -> None:
+        self._open_compose("reply_all")
+
+    def action_forward(self) -> None:
+        self._open_compose("forward")
+
+    def action_note(self) -> None:
+        self._open_compose("note")
+
+    def action_ask(self) -> None:
+        self._open_compose("ask")
+
+    # ------------------------------------------------------------------ direct actions
+
+    def action_take(self) -> None:
+        self.run_desk("take", self.targets(), lambda d, n: d.take(n))
+
+    def action_close_ticket(self) -> None:
+        self.run_desk("close", self.targets(), lambda d, n: d.close(n))
+
+    def action_delete(self) -> None:
+        self.run_desk("delete", self.targets(), lambda d, n: d.delete(n))
+
+    def action_undo(self) -> None:
+        numbers = self.helpdesk.last_acted or self.targets()[:1]
+        self.run_desk("undo", numbers, lambda d, n: d.undo_last(n))
+
+    # ------------------------------------------------------------------ actions with a choice
+
+    def action_assign(self) -> None:
+        numbers = self.targets()
+        if not numbers:
+            return
+        options = [("-", Content.styled("(unassigned queue)", "italic"))] + [
+            (a.login, Content.assemble(line(a.login, "bold"), "  ", line(a.name)))
+            for a in self.helpdesk.agents
+        ]
+
+        def chosen(login: str | None) -> None:
+            if login is None:
+                return
+            who = None if login == "-" else login
+            self.run_desk("assign", numbers, lambda d, n: d.assign(n, who))
+
+        self.app.push_screen(PickDialog("Assign to", options), chosen)
+
+    def action_priority(self) -> None:
+        numbers = self.targets()
+        if not numbers:
+            return
+        options = [(p, line(p)) for p in self.helpdesk.choices.priorities]
+
+        def chosen(name: str | None) -> None:
+            if name is not None:
+                self.run_desk("priority", numbers, lambda d, n: d.set_priority(n, name))
+
+        self.app.push_screen(PickDialog("Priority", options), chosen)
+
+    def action_postpone(self) -> None:
+        numbers = self.targets()
+        if not numbers:
+            return
+
+        def chosen(value: str | None) -> None:
+            if value is None:
+                return
+            kind, _, text = value.partition(":")
+            if kind == "preset":
+                self.run_desk("postpone", numbers, lambda d, n: d.postpone(n, preset=text))
+                return
+            until = self._when(text)
+            if until is not None:
+                self.run_desk("postpone", numbers, lambda d, n: d.postpone(n, until=until))
+
+        self.app.push_screen(PostponeDialog("Postpone until"), chosen)
+
+    def _when(self, text: str) -> Any:
+        from zoneinfo import ZoneInfo
+
+        from helpdesk_tui.desk.when import WhenError, parse_when
+
+        desk = self.helpdesk.desk
+        tz = desk.tz if desk is not None else ZoneInfo("UTC")
+        try:
+            return parse_when(text, self.helpdesk.clock.now(), tz)
+        except WhenError as exc:
+            self.helpdesk.say(str(exc), severity="error")
+            return None
+
+    def action_merge(self) -> None:
+        numbers = self.targets()
+        if not numbers:
+            return
+
+        def chosen(value: str | None) -> None:
+            if value is None:
+                return
+            try:
+                into = int(value.lstrip("#"))
+            except ValueError:
+                self.helpdesk.say(f"not a ticket number: {value}", severity="error")
+                return
+
+            def merge(d: Desk, n: int) -> Any:
+                return d.merge(n, into)
+
+            self.run_desk("merge", numbers, merge)
+
+        label = f"Merge #{numbers[0]} into ticket" if len(numbers) == 1 else "Merge into ticket"
+        self.app.push_screen(PromptDialog(label, "ticket number", numeric=True), chosen)

@@ -1,0 +1,205 @@
+"""The main screen: the views sidebar and the virtual ticket list, with tagging and batches."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Footer, OptionList, Static
+
+from helpdesk_tui.tui.messages import Outcome, TaggedFound
+from helpdesk_tui.tui.screens.base import TICKET_BINDINGS, TicketScreen
+from helpdesk_tui.tui.screens.dialogs import GotoDialog, PromptDialog
+from helpdesk_tui.tui.text import line
+from helpdesk_tui.tui.widgets.sidebar import Sidebar
+from helpdesk_tui.tui.widgets.ticket_list import TicketList
+
+
+class MainScreen(TicketScreen):
+    """Views and tickets; every action moves the cursor on to the next ticket."""
+
+    help_title = "ticket list"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "app.quit", "Quit", id="app.quit"),
+        Binding("g", "goto", "Go to view", id="list.goto"),
+        Binding("N", "app.register_request", "New request", id="app.register"),
+        Binding("space", "tag", "Tag", show=False, id="list.tag"),
+        Binding("T", "tag_pattern", "Tag by subject", show=False, id="list.tag_pattern"),
+        Binding("semicolon", "batch", "Next action on tagged", show=False, id="list.batch"),
+        *TICKET_BINDINGS,
+    ]
+    """List keys; the ticket actions come from TicketScreen."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.view = "mine"
+        self._focus_after: int | None = None
+        self._stale = False
+        self._was_batch = False
+
+    def compose(self) -> ComposeResult:
+        yield Static(Content("helpdesk"), id="topbar")
+        with Horizontal(id="main"):
+            yield Sidebar(id="sidebar")
+            yield TicketList(id="tickets")
+
+    @property
+    def tickets(self) -> TicketList:
+        return self.query_one(TicketList)
+
+    def on_mount(self) -> None:
+        self.tickets.focus()
+        # The footer rebuilds its keys at every focus and screen change during start-up and
+        # costs about 0.25 s of the first frame: it arrives one frame later instead.
+        self.call_after_refresh(self._after_first_frame)
+        self.update_topbar()
+
+    def _after_first_frame(self) -> None:
+        self.mount(Footer())
+        if self.helpdesk.views is None:
+            self.helpdesk.open_desk()
+
+    def desk_ready(self) -> None:
+        from helpdesk_tui.desk.views import VIEWS
+
+        self.query_one(Sidebar).set_views(VIEWS, self.view)
+        self.tickets.load(self.view)
+        self.update_topbar()
+
+    def on_screen_suspend(self) -> None:
+        # A dialog's result arrives as an action of its own; only full screens make us stale.
+        self._stale = not isinstance(self.app.screen, ModalScreen)
+
+    def on_screen_resume(self) -> None:
+        # Back from detail or compose: what we did there may have moved tickets between views.
+        stale, self._stale = self._stale, False
+        if stale and self.helpdesk.views is not None and self.tickets.loaded:
+            current = self.tickets.current
+            self.tickets.load(self.view, focus=current.number if current else None, keep_index=True)
+
+    def set_counts(self, counts: dict[str, int]) -> None:
+        self.query_one(Sidebar).set_counts(counts)
+
+    def update_topbar(self) -> None:
+        app = self.helpdesk
+        parts: list[Content | str] = [Content.styled("helpdesk", "bold")]
+        if app.config is not None and app.desk is not None:
+            parts += ["  ", line(app.config.desk.name), "  ", line(app.desk.actor or "?")]
+        elif app.desk_error:
+            parts += ["  ", line(app.desk_error, "$text-error")]
+        else:
+            parts += ["  opening the desk…"]
+        from helpdesk_tui.tui.widgets.sidebar import Sidebar as _S
+
+        specs = {v.id: v.label for v in self.query_one(_S).specs}
+        if self.view in specs:
+            parts += ["  ·  ", Content.styled(specs[self.view], "$text-accent")]
+        if app.tagged:
+            parts += ["  ·  ", Content.styled(f"{len(app.tagged)} tagged", "$text-warning")]
+        if app.batch:
+            parts += ["  ", Content.styled("; next action applies to all tagged", "reverse")]
+        self.query_one("#topbar", Static).update(Content.assemble(*parts))
+
+    # ------------------------------------------------------------------ views
+
+    def switch_view(self, view: str) -> None:
+        self.view = view
+        self.query_one(Sidebar).select_view(view)
+        self.tickets.load(view)
+        self.update_topbar()
+
+    @on(OptionList.OptionSelected, "#sidebar")
+    def _sidebar_choice(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id and event.option.id != self.view:
+            self.switch_view(event.option.id)
+        self.tickets.focus()
+
+    def action_goto(self) -> None:
+        specs = self.query_one(Sidebar).specs
+        if not specs:
+            return
+
+        def chosen(view: str | None) -> None:
+            if view is not None:
+                self.switch_view(view)
+
+        self.app.push_screen(GotoDialog(specs), chosen)
+
+    @on(TicketList.Open)
+    def _open(self, event: TicketList.Open) -> None:
+        self.helpdesk.open_ticket(event.number)
+
+    # ------------------------------------------------------------------ tags and batches
+
+    def action_tag(self) -> None:
+        ticket = self.tickets.current
+        if ticket is None:
+            return
+        tagged = self.helpdesk.tagged
+        tagged.symmetric_difference_update({ticket.number})
+        self.tickets.tagged = tagged
+        self.tickets.cursor += 1
+        self.update_topbar()
+
+    def action_tag_pattern(self) -> None:
+        def chosen(pattern: str | None) -> None:
+            if pattern:
+                self.helpdesk.find_tagged(self, self.view, pattern)
+
+        self.app.push_screen(PromptDialog("Tag tickets whose subject contains"), chosen)
+
+    def on_tagged_found(self, message: TaggedFound) -> None:
+        self.helpdesk.tagged.update(message.numbers)
+        self.tickets.tagged = self.helpdesk.tagged
+        self.tickets.refresh()
+        self.helpdesk.say(f"tagged {len(message.numbers)} tickets matching the pattern")
+        self.update_topbar()
+
+    def action_batch(self) -> None:
+        if not self.helpdesk.tagged:
+            self.helpdesk.say(
+                "no tagged tickets: space tags one, T tags by subject", severity="warning"
+            )
+            return
+        self.helpdesk.batch = not self.helpdesk.batch
+        self.update_topbar()
+
+    # ------------------------------------------------------------------ actions
+
+    def targets(self) -> list[int]:
+        app = self.helpdesk
+        self._was_batch = app.batch
+        if app.batch:
+            app.batch = False
+            self.update_topbar()
+            return sorted(app.tagged)
+        ticket = self.tickets.current
+        return [ticket.number] if ticket else []
+
+    def before_action(self, numbers: list[int]) -> None:
+        lst = self.tickets
+        stay = self.helpdesk.config is not None and (
+            self.helpdesk.config.desk.cursor_after_action == "stay"
+        )
+        if self._was_batch:
+            self._focus_after = None
+        elif stay:
+            self._focus_after = numbers[0]
+        else:
+            self._focus_after = lst.number_at(lst.cursor + 1) or lst.number_at(lst.cursor - 1)
+
+    def after_action(self, outcome: Outcome) -> None:
+        if self._was_batch:
+            # A batch consumed the tags it acted on.
+            self.helpdesk.tagged.difference_update(outcome.done)
+            self.tickets.tagged = self.helpdesk.tagged
+        focus = self._focus_after if outcome.action != "undo" else None
+        if outcome.action == "undo" and outcome.done:
+            focus = outcome.done[0]
+        self.tickets.load(self.view, focus=focus, keep_index=True)
+        self.update_topbar()

@@ -1,0 +1,1 @@
+"""Reusable widgets: the virtual ticket list and the views sidebar."""

@@ -1,0 +1,102 @@
+"""TUI fixtures: a seeded desk on a real SQLite file, a fixed clock, and settling workers."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from textual.pilot import Pilot
+
+from helpdesk_tui.clock import FixedClock
+from helpdesk_tui.config import Config
+from helpdesk_tui.desk.service import Desk
+from helpdesk_tui.store import models as M
+from helpdesk_tui.store.engine import Store
+from helpdesk_tui.tui.app import HelpdeskApp
+from tests.conftest import T0
+
+# Everything a stranger can put in a subject or body to attack a terminal or Textual's markup.
+HOSTILE = (
+    "Re: [/] x \x1b[2J\x1b[31mRED\x1b[0m \x1b]52;c;cHduZWQ=\x07 \x1b]0;pwned\x07 "
+    "\x9b31m C1 [@click=app.quit]x[/] [/] \u202eexe.pdf\u202c \x07bell\x7f end"
+)
+# What must never reach the terminal from the payload.
+FORBIDDEN = ("\x1b]52;", "\x1b]0;pwned", "\x9b", "\x1b[2J", "\u202e")
+
+# (email, name, subject, body, priority, owner)
+TICKETS: tuple[tuple[str, str, str, str, str, str | None], ...] = (
+    (
+        "carla@customer.example",
+        "Carla Customer",
+        "Printer on fire",
+        "It smokes.",
+        "Urgent",
+        "alice",
+    ),
+    (
+        "olav@nordmann.example",
+        "Olav Nordmann",
+        "VPN drops every hour",
+        "Hello,\n\nthe VPN drops.\n\n> On Monday you wrote:\n> try again\n> and again\n"
+        "> and again\n> and again\n\nOlav",
+        "High",
+        "alice",
+    ),
+    ("ines@firma.example", "Ines Firma", "Invoice charged twice", "See attached.", "Normal", None),
+    ("sam@shop.example", "", "Where is my order?", "Order 42.", "Low", None),
+    ("kim@corp.example", "Kim Corp", "New laptop for Eva", "Please order one.", "Normal", "bob"),
+    ("lee@corp.example", "Lee Corp", "Password reset", "Locked out.", "High", "alice"),
+)
+
+
+def seed(desk: Desk, clock: FixedClock, store: Store) -> list[int]:
+    """Deterministic tickets in several states; the clock ends 3 hours after T0."""
+    clock.set(T0)
+    numbers: list[int] = []
+    for email, name, subject, body, priority, owner in TICKETS:
+        clock.advance(minutes=7)
+        d = desk.register(
+            customer_email=email,
+            customer_name=name,
+            subject=subject,
+            body=body,
+            priority=priority,
+            owner=owner,
+            via="phone",
+        )
+        numbers.append(d.number)
+    clock.advance(minutes=5)
+    desk.reply(numbers[1], "Could you try the new client?\n\nAlice")
+    desk.note(numbers[1], "Probably the old client again.")
+    desk.postpone(numbers[4], preset="1w")
+    bob = Desk(store, clock, "bob", os_user="tester", options=desk.options)
+    bob.take(numbers[2])
+    bob.ask(numbers[2], "alice", "Can you check the invoice numbers?")
+
+    def escalate(s: object) -> None:
+        from sqlmodel import Session
+
+        assert isinstance(s, Session)
+        t = s.get(M.Ticket, numbers[0])
+        assert t is not None
+        t.alert_level = 2
+
+    store.write(escalate)
+    clock.set(T0 + timedelta(hours=3))
+    return numbers
+
+
+def make_app(desk: Desk, config: Config, clock: FixedClock) -> HelpdeskApp:
+    return HelpdeskApp(desk=desk, config=config, clock=clock, cursor_blink=False)
+
+
+async def settle(pilot: Pilot[int]) -> None:
+    """Let every worker finish and every posted result be handled (no sleeps for timing)."""
+    for _ in range(6):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+@pytest.fixture
+def seeded(desk: Desk, clock: FixedClock, store: Store) -> list[int]:
+    return seed(desk, clock, store)

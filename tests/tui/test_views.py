@@ -1,0 +1,123 @@
+"""desk/views.py: keyset pages and anchors agree with a plain full sort, on every view."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+from sqlmodel import Session
+
+from helpdesk_tui.clock import FixedClock
+from helpdesk_tui.desk.service import Desk
+from helpdesk_tui.desk.views import VIEWS, Key, TicketViews
+from helpdesk_tui.store import models as M
+from helpdesk_tui.store.engine import Store
+from tests.conftest import T0
+
+
+@pytest.fixture
+def many(desk: Desk, clock: FixedClock) -> list[int]:
+    """37 tickets; some lose their deadline, so the NULL-last pass is exercised too."""
+    numbers = []
+    priorities = ["Urgent", "High", "Normal", "Low"]
+    for i in range(37):
+        clock.set(T0 + timedelta(minutes=3 * (i % 5)))  # equal deadlines: the id breaks ties
+        d = desk.register(
+            customer_email=f"c{i}@customer.example",
+            subject=f"Ticket {i} {'printer' if i % 3 == 0 else 'vpn'}",
+            priority=priorities[i % 4],
+            owner="alice" if i % 2 else None,
+        )
+        numbers.append(d.number)
+    low = numbers[0::6] + numbers[3::4]  # some unassigned, some mine
+
+    def no_deadline(s: Session) -> None:
+        for n in low:
+            t = s.get(M.Ticket, n)
+            assert t is not None
+            t.deadline_at = None
+
+    desk.store.write(no_deadline)
+    for n in numbers[:6]:
+        desk.postpone(n, preset="1d" if n % 2 else "1w")
+    desk.close(numbers[7])
+    desk.delete(numbers[8])
+    return numbers
+
+
+def _walk(views: TicketViews, view: str, limit: int) -> list[int]:
+    out: list[int] = []
+    after: Key | None = None
+    while True:
+        rows = views.page(view, after, limit)
+        out += [r.ticket.number for r in rows]
+        if len(rows) < limit:
+            return out
+        after = rows[-1].key
+
+
+@pytest.mark.parametrize("view", [v.id for v in VIEWS])
+def test_pages_anchors_and_positions_agree(
+    store: Store, desk: Desk, many: list[int], view: str
+) -> None:
+    views = TicketViews(store, "alice")
+    whole = [r.ticket.number for r in views.page(view, None, 1000)]
+    assert len(whole) == views.count(view)
+    assert len(set(whole)) == len(whole)
+    for limit in (1, 4, 7):
+        assert _walk(views, view, limit) == whole
+    stride = 5
+    anchors = views.anchors(view, stride)
+    assert len(anchors) == len(whole) // stride
+    for p, key in enumerate(anchors):
+        assert key[2] == whole[(p + 1) * stride - 1]
+        after_anchor = views.page(view, key, stride)
+        assert [r.ticket.number for r in after_anchor] == whole[(p + 1) * stride :][:stride]
+    for i, number in enumerate(whole):
+        found = views.key_of(view, number)
+        assert found is not None
+        assert views.position(view, found) == i
+
+
+def test_views_hold_what_their_names_say(store: Store, desk: Desk, many: list[int]) -> None:
+    views = TicketViews(store, "alice")
+    mine = views.page("mine", None, 100)
+    assert mine and all(r.ticket.owner == "alice" for r in mine)
+    assert all(r.ticket.base_status == "active" for r in mine)
+    queue = views.page("queue", None, 100)
+    assert queue and all(r.ticket.owner is None for r in queue)
+    deadlines = [r.ticket.deadline_at for r in queue if r.ticket.deadline_at is not None]
+    assert deadlines == sorted(deadlines)  # closest first
+    assert queue[-1].ticket.deadline_at is None  # no deadline sorts last
+    assert all(r.ticket.base_status == "postponed" for r in views.page("postponed", None, 100))
+    everything = {r.ticket.number for r in views.page("all", None, 100)}
+    assert many[8] not in everything  # deleted
+    assert many[7] in everything  # closed
+    counts = views.counts()
+    assert counts["all"] == len(everything)
+    assert views.numbers_matching("all", "PRINTER") == sorted(
+        (n for n in everything if "printer" in desk.show(n).summary.title), reverse=True
+    )
+    assert views.numbers_matching("all", "100%") == []
+
+
+def test_asked_view_lists_tickets_reassigned_to_me(
+    store: Store, desk: Desk, clock: FixedClock, many: list[int]
+) -> None:
+    bob = Desk(store, clock, "bob", os_user="t", options=desk.options)
+    bob.ask(many[10], "alice", "Help?")
+    asked = TicketViews(store, "alice").page("asked", None, 10)
+    assert [r.ticket.number for r in asked] == [many[10]]
+    assert TicketViews(store, "nobody").count("mine") == 0
+
+
+def test_the_app_module_imports_no_database_libraries() -> None:
+    code = (
+        "import sys, helpdesk_tui.tui.app, helpdesk_tui.tui.screens.main;"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('sqlalchemy', 'sqlmodel', 'alembic')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
