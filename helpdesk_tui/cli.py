@@ -1067,7 +1067,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add(sub, "worker", cmd_worker, "run the background worker (IMAP, outbox, escalation)")
     p.add_argument("--once", action="store_true", help="one full pass of every duty, then exit")
-    p.add_argument("--poll", type=float, default=60.0, help="seconds between passes without IDLE")
+    p.add_argument(
+        "--poll", type=float, default=10.0, help="seconds between passes (IDLE wakes it earlier)"
+    )
     p.add_argument("-v", "--verbose", action="store_true")
 
     p = add(sub, "import", cmd_import, "import an mbox file or a Maildir folder")
@@ -1103,7 +1105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The app paints first and opens the store in a worker: importing the store here
         # would cost the first frame about 0.3 s.
         try:
-            return cmd_app(args)
+            code: int = cmd_app(args)
+            return code
         except CliError as exc:
             print(f"helpdesk: {exc}", file=sys.stderr)
             return EXIT_REFUSED

@@ -228,8 +228,8 @@ class Worker:
                 )
         return report
 
-    def run_forever(self, poll_seconds: float = 60.0) -> None:
-        """Loop until stopped; waits in IDLE when the one mailbox offers it, else polls."""
+    def run_forever(self, poll_seconds: float = 10.0) -> None:
+        """Loop until stopped: a pass every `poll_seconds`; IDLE wakes it early on new mail."""
         try:
             while not self.stop.is_set():
                 self.run_once()
@@ -241,8 +241,8 @@ class Worker:
         idle = [c for c in self._connections.values() if c.has_idle]
         if len(self.config.mailboxes) == 1 and idle:
             try:
-                idle[0].idle_wait(min(poll_seconds, IDLE_RENEW))
-                idle[0].noop()
+                idle[0].idle_wait(min(poll_seconds, IDLE_RENEW), stop=self.stop.is_set)
+                idle[0].noop()  # the health check after each IDLE round
             except ImapError as exc:
                 log.warning("%s", exc)
                 self._drop(self.config.mailboxes[0].name)

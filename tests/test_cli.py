@@ -223,3 +223,14 @@ def test_ticket_timeline_and_what_ifs(cli: Cli) -> None:
     assert "assuming postponed until" in human and "notify_owner" in human
     res = cli.run("ticket", "timeline", n, "--if-postpone", "soon")
     assert res.returncode == 1 and "not a length of time" in res.stderr
+
+
+def test_mailbox_explain_says_why(cli: Cli) -> None:
+    data = Path(__file__).parent / "data"
+    ooo = sorted(data.glob("ooo-*.eml"))[0]
+    res = cli.run("mailbox", "explain", str(ooo), "--json")
+    assert res.returncode == 0, res.stderr
+    verdict = json.loads(res.stdout)
+    assert verdict["acknowledge"] is False and verdict["reason"]
+    plain = cli.ok("mailbox", "explain", str(data / "customer-plain.eml"))
+    assert "would be acknowledged" in plain

@@ -356,3 +356,115 @@ def test_tls_imaps_verifies_certificate(dovecot: Dovecot) -> None:
     )
     starttls.connect()
     starttls.close()
+
+
+def _wait_for(predicate: Any, timeout: float) -> bool:
+    """Poll a condition with a bounded timeout (waiting on an outcome, not timing one)."""
+    done = threading.Event()
+    deadline = threading.Timer(timeout, done.set)
+    deadline.start()
+    try:
+        while not done.is_set():
+            if predicate():
+                return True
+            done.wait(0.05)
+        return bool(predicate())
+    finally:
+        deadline.cancel()
+
+
+def test_idle_wakes_the_worker_on_new_mail(
+    dovecot: Dovecot, env: dict[str, str], tmp_path: Path
+) -> None:
+    user = dovecot.new_user()
+    write_config(tmp_path / "config.toml", dovecot, user)
+    h = handle()
+    stop = threading.Event()
+    w = Worker(h, parse_processes=1, stop=stop)
+    runner = threading.Thread(target=w.run_forever, kwargs={"poll_seconds": 600.0})
+    runner.start()
+    try:
+        assert _wait_for(lambda: "support" in w._connections, 10)
+        assert w._connections["support"].has_idle
+        dovecot.append(user, [message(1)])
+        # The loop sleeps up to 600 s between passes: only IDLE can bring the mail in.
+        assert _wait_for(lambda: count_in(env["db"])[1] == 1, 10)
+    finally:
+        stop.set()
+        runner.join(timeout=10)
+    assert not runner.is_alive()
+
+
+def test_sigterm_finishes_and_exits_zero(
+    dovecot: Dovecot, env: dict[str, str], tmp_path: Path
+) -> None:
+    user = dovecot.new_user()
+    write_config(tmp_path / "config.toml", dovecot, user)
+    dovecot.append(user, [message(i) for i in range(50)])
+    env_vars = dict(os.environ, HELPDESK_AGENT="worker")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "helpdesk_tui", "worker"],
+        env=env_vars,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert _wait_for(lambda: _safe_count(env["db"]) == 50, 60)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+
+
+def _safe_count(db: str) -> int:
+    try:
+        return count_in(db)[1]
+    except sqlite3.OperationalError:
+        return -1
+
+
+def test_mbox_and_maildir_import_exactly_once(env: dict[str, str], tmp_path: Path) -> None:
+    import mailbox as mbx
+
+    (tmp_path / "config.toml").write_text('[desk]\nname = "Test"\ntimezone = "UTC"\n')
+    box = mbx.mbox(str(tmp_path / "old.mbox"))
+    for i in range(30):
+        box.add(message(i))
+    box.close()
+    md = mbx.Maildir(str(tmp_path / "old-maildir"), create=True)
+    for i in range(25, 40):  # 25..29 are in both archives
+        md.add(message(i))
+    env_vars = dict(os.environ, HELPDESK_AGENT="admin")
+    run = [sys.executable, "-m", "helpdesk_tui", "import"]
+    first = subprocess.run(
+        [*run, "mbox", str(tmp_path / "old.mbox")],
+        env=env_vars,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "30 imported" in first.stdout
+    again = subprocess.run(
+        [*run, "mbox", str(tmp_path / "old.mbox")],
+        env=env_vars,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "0 imported, 30 already there" in again.stdout
+    md_out = subprocess.run(
+        [*run, "maildir", str(tmp_path / "old-maildir")],
+        env=env_vars,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "10 imported, 5 already there" in md_out.stdout
+    assert count_in(env["db"])[1] == 40
+    con = sqlite3.connect(env["db"])
+    try:
+        assert con.execute("select count(*) from outbox").fetchone()[0] == 0  # archives: no acks
+    finally:
+        con.close()

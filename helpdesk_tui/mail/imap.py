@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import ssl
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,19 +147,27 @@ class ImapMailbox:
     def has_idle(self) -> bool:
         return "IDLE" in self.capabilities
 
-    def idle_wait(self, timeout: float) -> bool:
-        """Wait in IDLE for up to `timeout` seconds; True when the server told of new mail."""
+    def idle_wait(self, timeout: float, stop: Callable[[], bool] | None = None) -> bool:
+        """Wait in IDLE up to `timeout` seconds; True when the server told of new mail.
+
+        Checks `stop` every second so SIGTERM is answered promptly.
+        """
         client = self.client
         self._call("IDLE", client.idle)
+        deadline = time.monotonic() + timeout
+        news = False
         try:
-            responses = self._call("IDLE", client.idle_check, timeout=timeout)
+            while not news and time.monotonic() < deadline and not (stop and stop()):
+                step = max(0.0, min(1.0, deadline - time.monotonic()))
+                responses = self._call("IDLE", client.idle_check, timeout=step)
+                news = any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses)
         finally:
             try:
                 client.idle_done()
             except Exception as exc:
                 self._client = None
                 raise ImapError(f"IDLE on {self.where}: {_describe(exc)}") from exc
-        return any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses)
+        return news
 
     def noop(self) -> None:
         self._call("NOOP", self.client.noop)

@@ -48,7 +48,9 @@ def test_first_agent_bootstraps_then_only_agents_may_add(store: Store, clock: Fi
         first.add_agent("bad login", "X", "x@desk.example")
 
 
-def test_unknown_actor_is_refused_with_how_to_be_added(desk: Desk, store: Store, clock: FixedClock) -> None:
+def test_unknown_actor_is_refused_with_how_to_be_added(
+    desk: Desk, store: Store, clock: FixedClock
+) -> None:
     with pytest.raises(UnknownAgent, match="helpdesk agent add zed"):
         _new(make_desk(store, clock, "zed"))
 
@@ -113,6 +115,7 @@ def test_round_robin_and_fewest_active(desk: Desk, store: Store) -> None:
         cat.assign_method = "round_robin"
         for login in ("alice", "bob"):
             agent = s.exec(select(M.Agent).where(M.Agent.login == login)).one()
+            assert cat.id is not None and agent.id is not None
             s.add(M.CategoryAgent(category_id=cat.id, agent_id=agent.id))
 
     store.write(setup)
@@ -161,7 +164,9 @@ def test_unknown_ticket(desk: Desk) -> None:
 # --------------------------------------------------------------------------- messages
 
 
-def test_reply_queues_outbox_and_sets_replied_at_once(desk: Desk, store: Store, clock: FixedClock) -> None:
+def test_reply_queues_outbox_and_sets_replied_at_once(
+    desk: Desk, store: Store, clock: FixedClock
+) -> None:
     d = _new(desk)
     clock.advance(minutes=30)
     m = desk.reply(d.number, "We are on it.")
@@ -192,10 +197,17 @@ def test_reply_threads_on_customer_message_and_reply_all(desk: Desk, store: Stor
         assert isinstance(s, Session)
         s.add(
             M.Message(
-                ticket_id=d.number, direction="in", visibility="external", kind="customer",
-                from_addr="carla@customer.example", to_addrs=["support@desk.example"],
-                cc_addrs=["boss@customer.example"], subject="more", body_text="also",
-                rfc_message_id="<abc@customer.example>", references="<root@customer.example>",
+                ticket_id=d.number,
+                direction="in",
+                visibility="external",
+                kind="customer",
+                from_addr="carla@customer.example",
+                to_addrs=["support@desk.example"],
+                cc_addrs=["boss@customer.example"],
+                subject="more",
+                body_text="also",
+                rfc_message_id="<abc@customer.example>",
+                references="<root@customer.example>",
                 created_at=datetime(2026, 11, 23, 10, 0, 1, tzinfo=UTC),
             )
         )
@@ -235,7 +247,9 @@ def test_ask_colleague(desk: Desk, store: Store, clock: FixedClock) -> None:
 def test_forward_to_supplier(desk: Desk, store: Store) -> None:
     d = _new(desk)
     m = desk.forward(d.number, "Orders@Supplier.example", "Please check stock.")
-    assert m.visibility == "internal" and m.kind == "forward" and m.to == ("orders@supplier.example",)
+    assert (
+        m.visibility == "internal" and m.kind == "forward" and m.to == ("orders@supplier.example",)
+    )
     assert "Forwarded message" in m.body and "It smokes." in m.body
     after = desk.show(d.number)
     assert after.external_parties == ("orders@supplier.example",)
@@ -280,10 +294,14 @@ def test_close_and_reply_to_closed(desk: Desk, clock: FixedClock) -> None:
     assert desk.reopen(d.number).summary.base_status == "active"
 
 
-def test_postpone_presets_until_and_reactivation(desk: Desk, store: Store, clock: FixedClock) -> None:
+def test_postpone_presets_until_and_reactivation(
+    desk: Desk, store: Store, clock: FixedClock
+) -> None:
     d = _new(desk, owner="bob")
     p = desk.postpone(d.number, preset="2h")
-    assert p.summary.base_status == "postponed" and p.activate_at == clock.now() + timedelta(hours=2)
+    assert p.summary.base_status == "postponed" and p.activate_at == clock.now() + timedelta(
+        hours=2
+    )
     with pytest.raises(InvalidAction, match="into the past"):
         desk.postpone(d.number, until=clock.now() - timedelta(minutes=1))
     with pytest.raises(InvalidAction, match="unknown postpone preset"):
@@ -337,7 +355,8 @@ def test_merge_moves_messages_and_customers_and_unmerge(desk: Desk) -> None:
     assert survivor.number == a.number
     assert len(survivor.messages) == 3 and survivor.summary.message_count == 3
     assert {c.addresses[0] for c in survivor.customers} == {
-        "carla@customer.example", "dan@other.example"
+        "carla@customer.example",
+        "dan@other.example",
     }
     assert desk.resolve(b.number) == a.number
     merged = desk.show(b.number)
@@ -409,7 +428,9 @@ def test_undo_merge(desk: Desk) -> None:
     assert desk.undo_last(b.number).summary.base_status == "active"
 
 
-def test_optimistic_lock_names_who_changed_what(desk: Desk, store: Store, clock: FixedClock) -> None:
+def test_optimistic_lock_names_who_changed_what(
+    desk: Desk, store: Store, clock: FixedClock
+) -> None:
     d = _new(desk)
     make_desk(store, clock, "bob").take(d.number)
     with pytest.raises(Conflict, match="changed by bob \\(take\\)") as info:
