@@ -985,33 +985,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--message", type=int, action="append", required=True, metavar="ID")
     p.add_argument("--subject")
 
-    p = add(
-        ticket,
-        "priority",
-        _simple(lambda h, a: h.desk.set_priority(a.number, a.priority), "priority changed"),
-        "change the priority",
-        js=True,
-    )
-    p.add_argument("number", type=int)
-    p.add_argument("priority")
-    p = add(
-        ticket,
-        "category",
-        _simple(lambda h, a: h.desk.set_category(a.number, a.category), "moved"),
-        "move to a category",
-        js=True,
-    )
-    p.add_argument("number", type=int)
-    p.add_argument("category")
-    p = add(
-        ticket,
-        "status",
-        _simple(lambda h, a: h.desk.set_status(a.number, a.status), "status changed"),
-        "set an active status",
-        js=True,
-    )
-    p.add_argument("number", type=int)
-    p.add_argument("status")
+    for name, verb, help_, fn in (
+        (
+            "priority",
+            "priority changed",
+            "change the priority",
+            lambda h, a: h.desk.set_priority(a.number, a.value),
+        ),
+        (
+            "category",
+            "moved",
+            "move to a category",
+            lambda h, a: h.desk.set_category(a.number, a.value),
+        ),
+        (
+            "status",
+            "status changed",
+            "set an active status",
+            lambda h, a: h.desk.set_status(a.number, a.value),
+        ),
+    ):
+        p = add(ticket, name, _simple(fn, verb), help_, js=True)
+        p.add_argument("number", type=int)
+        p.add_argument("value", metavar=name.upper())
 
     p = add(ticket, "tag", cmd_ticket_tag, "tag a ticket")
     p.add_argument("number", type=int)

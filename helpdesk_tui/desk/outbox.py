@@ -272,7 +272,7 @@ def record(
                         created_at=now,
                     )
                 )
-        return _record(o)
+        return outbox_record(o)
 
     return store.write(fn)
 
@@ -292,7 +292,7 @@ def record_sent(store: Store, clock: Clock, item_ids: list[int]) -> None:
     store.write(fn)
 
 
-def _record(o: M.Outbox) -> OutboxRecord:
+def outbox_record(o: M.Outbox) -> OutboxRecord:
     return OutboxRecord(
         id=o.id or 0,
         ticket=o.ticket_id,
@@ -316,7 +316,7 @@ def show(store: Store, item_id: int) -> tuple[OutboxRecord, str]:
         o = s.get(M.Outbox, item_id)
         if o is None:
             raise NotFound(f"no outbox item {item_id}")
-        return _record(o), o.body
+        return outbox_record(o), o.body
 
 
 def retry_now(store: Store, clock: Clock, item_id: int) -> OutboxRecord:
@@ -333,7 +333,7 @@ def retry_now(store: Store, clock: Clock, item_id: int) -> OutboxRecord:
             )
         o.state, o.next_attempt_at = "queued", clock.now()
         o.created_at = clock.now()  # a fresh 24 h to try in
-        return _record(o)
+        return outbox_record(o)
 
     return store.write(fn)
 
@@ -346,7 +346,7 @@ def cancel(store: Store, item_id: int) -> OutboxRecord:
         if o.state in ("sent", "sending"):
             raise InvalidAction(f"outbox item {item_id} is {o.state}; it cannot be cancelled")
         o.state, o.next_attempt_at = "cancelled", None
-        return _record(o)
+        return outbox_record(o)
 
     return store.write(fn)
 

@@ -1660,7 +1660,7 @@ class Desk:
             if states:
                 q = q.where(col(M.Outbox.state).in_(list(states)))
             rows = s.exec(q.order_by(col(M.Outbox.id).desc()).limit(limit)).all()
-            return [_outbox_record(o) for o in rows]
+            return [outbox.outbox_record(o) for o in rows]
 
     def alerts(self, *, unread_only: bool = True, limit: int = 100) -> list[R.AlertRecord]:
         with self.store.read() as s:
@@ -1690,21 +1690,3 @@ class Desk:
 
 def _agent_record(a: M.Agent) -> R.AgentRecord:
     return R.AgentRecord(a.login, a.name, a.email, a.signature, a.active)
-
-
-def _outbox_record(o: M.Outbox) -> R.OutboxRecord:
-    return R.OutboxRecord(
-        id=o.id,  # type: ignore[arg-type]
-        ticket=o.ticket_id,
-        kind=o.kind,
-        state=o.state,
-        attempts=o.attempts,
-        next_attempt_at=o.next_attempt_at,
-        last_error=o.last_error,
-        message_id=o.rfc_message_id,
-        recipients=tuple(o.recipients),
-        subject=o.subject,
-        created_at=o.created_at,
-        sent_at=o.sent_at,
-        ambiguous=o.ambiguous,
-    )
