@@ -846,6 +846,29 @@ def _check_desk(cfg: Config, bad: _Bad) -> None:
         bad("desk.cursor_after_action", _one_of(d.cursor_after_action, CURSOR_AFTER_ACTION))
     if d.templates_dir is not None and not d.templates_dir.is_dir():
         bad("desk.templates", f"no such folder: {d.templates_dir}")
+    elif d.templates_dir is not None:
+        _check_templates(d.templates_dir, bad)
+
+
+def _check_templates(folder: Path, bad: Callable[[str, str], None]) -> None:
+    """An unknown variable in a reply template is an error here, never a blank in a mail."""
+    from helpdesk_tui.mail.templates import (
+        STANDARD_VARIABLES,
+        TemplateError,
+        check_template,
+        load_template_dir,
+    )
+
+    try:
+        templates = load_template_dir(folder)
+    except TemplateError as exc:
+        bad("desk.templates", str(exc))
+        return
+    for (sub, name, lang), (subject, body) in sorted(templates.items()):
+        where = f"desk.templates: {'/'.join(p for p in (sub, f'{name}.{lang}.txt') if p)}"
+        for part, text in (("subject", subject), ("body", body)):
+            for problem in check_template(text, STANDARD_VARIABLES):
+                bad(where, f"{part}: {problem}")
 
 
 def _clock_minutes(text: str) -> int | None:

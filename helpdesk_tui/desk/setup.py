@@ -38,6 +38,23 @@ def _apply(s: Session, cfg: Config, now: datetime) -> None:
         _levels(s, priorities[p.name], p, agents)
     categories = _categories(s, cfg, priorities, agents)
     _mailboxes(s, cfg, categories, priorities)
+    _templates(s, cfg)
+
+
+def _templates(s: Session, cfg: Config) -> None:
+    """Reply templates from the config's folder; rows of templates no longer there stay."""
+    folder = cfg.desk.templates_dir
+    if folder is None or not folder.is_dir():
+        return
+    from helpdesk_tui.mail.templates import load_template_dir
+
+    existing = {(t.folder, t.name, t.language): t for t in s.exec(select(M.ReplyTemplate)).all()}
+    for (sub, name, lang), (subject, body) in load_template_dir(folder).items():
+        row = existing.get((sub, name, lang)) or M.ReplyTemplate(
+            folder=sub, name=name, language=lang
+        )
+        row.subject, row.body = subject, body
+        s.add(row)
 
 
 def _statuses(s: Session, cfg: Config) -> None:

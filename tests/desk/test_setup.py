@@ -413,3 +413,33 @@ def test_desk_secret_keeps_an_existing_one(fresh: Store) -> None:
 
     fresh.write(put)
     assert ensure_desk_secret(fresh) == bytes.fromhex("ab" * 32)
+
+
+def test_templates_folder_is_checked_and_loaded(tmp_path: Path) -> None:
+    """Unknown variables are config errors naming the file; good templates become rows."""
+    from helpdesk_tui.config import check_config, load_config
+    from helpdesk_tui.desk.setup import apply_config
+    from helpdesk_tui.store import models as M
+    from helpdesk_tui.store.engine import open_store
+
+    folder = tmp_path / "templates"
+    (folder / "auto").mkdir(parents=True)
+    (folder / "auto" / "acknowledgement.en.txt").write_text(
+        "Subject: [#{number}] {title}\n\nDear {customer_name}, we got your request {number}.\n"
+    )
+    (folder / "auto" / "acknowledgement.nb.txt").write_text(
+        "Subject: [#{number}] {title}\n\nHei {customer_name}, saken har nummer {number}.\n"
+    )
+    cfg_path = tmp_path / "config.toml"
+    cfg_path.write_text('[desk]\nname = "T"\ntemplates = "templates"\n')
+    assert check_config(load_config(cfg_path)) == []
+    store = open_store(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    apply_config(store, load_config(cfg_path))
+    apply_config(store, load_config(cfg_path))
+    with store.read() as s:
+        rows = sorted((t.folder, t.name, t.language) for t in s.exec(select(M.ReplyTemplate)).all())
+    assert rows == [("auto", "acknowledgement", "en"), ("auto", "acknowledgement", "nb")]
+    (folder / "closing.en.txt").write_text("Subject: Bye {nmuber}\n\nBye {customer_name}\n")
+    problems = [str(p) for p in check_config(load_config(cfg_path))]
+    assert len(problems) == 1 and "closing.en.txt" in problems[0] and "nmuber" in problems[0]
+    store.dispose()
