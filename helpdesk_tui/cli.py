@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from helpdesk_tui.desk.escalation import Timeline
     from helpdesk_tui.desk.records import TicketDetail, TicketSummary
+    from helpdesk_tui.desk.service import Desk
     from helpdesk_tui.desk.session import DeskHandle
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
@@ -318,19 +319,43 @@ def cmd_ticket_new(args: argparse.Namespace) -> int:
 def cmd_ticket_list(args: argparse.Namespace) -> int:
     h = _handle(args)
     owner = h.desk.actor if args.mine else args.owner
-    rows = h.desk.list_tickets(
-        status=args.status,
-        owner=owner,
-        unassigned=args.unassigned,
-        review=args.review,
-        include_hidden=args.all,
-        limit=args.limit,
-    )
+    if args.search is not None:
+        rows = _search_rows(h.desk, args)
+    else:
+        rows = h.desk.list_tickets(
+            status=args.status,
+            owner=owner,
+            unassigned=args.unassigned,
+            review=args.review,
+            include_hidden=args.all,
+            limit=args.limit,
+        )
     if args.json:
         _print_json([summary_json(s) for s in rows])
     else:
         print_ticket_list(rows, h)
     return EXIT_OK
+
+
+def _search_rows(desk: Desk, args: argparse.Namespace) -> list[TicketSummary]:
+    """`ticket list --search`: the app's search language; the other filters become its terms."""
+    from helpdesk_tui.desk.views import TicketViews
+
+    if args.all:
+        raise CliError("--all does not combine with --search; use status:deleted or status:merged")
+    terms = [args.search]
+    if args.status:
+        terms.append('status:"' + args.status.replace('"', "") + '"')
+    if args.mine:
+        terms.append("owner:me")
+    elif args.owner:
+        terms.append("owner:" + args.owner)
+    elif args.unassigned:
+        terms.append("owner:none")
+    if args.review:
+        terms.append("is:review")
+    views = TicketViews(desk.store, desk.actor, clock=desk.clock, tz=desk.tz)
+    return views.search(" ".join(terms), limit=args.limit)
 
 
 def cmd_ticket_show(args: argparse.Namespace) -> int:
@@ -911,6 +936,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--review", action="store_true", help="mail flagged for review")
     p.add_argument("--all", action="store_true", help="include deleted and merged")
     p.add_argument("--limit", type=int, default=200)
+    p.add_argument(
+        "--search",
+        metavar="QUERY",
+        help='words, "phrases" and from: to: subject: status: priority: owner: category: '
+        "tag: is: before: after: terms; newest first",
+    )
 
     p = add(ticket, "show", cmd_ticket_show, "show a ticket with its conversation", js=True)
     p.add_argument("number", type=int)

@@ -13,7 +13,8 @@ import random
 import signal
 import socket
 import threading
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,7 +23,7 @@ from typing import Any
 
 from helpdesk_tui import paths
 from helpdesk_tui.config import MailboxConfig, resolve_password
-from helpdesk_tui.desk import escalation, mailboxes, outbox
+from helpdesk_tui.desk import escalation, lease, mailboxes, outbox
 from helpdesk_tui.desk.intake import AckSettings, IncomingMail, IngestResult, Intake
 from helpdesk_tui.desk.outbox import OutgoingItem
 from helpdesk_tui.desk.session import DeskHandle
@@ -71,10 +72,30 @@ class PassReport:
     escalation: Any = None
 
 
-def _parse_many(executor: Executor | None, raws: Sequence[bytes]) -> list[ParsedMail]:
+def _exit_with_parent() -> None:
+    """Pool processes end when the worker is gone (kill -9 leaves them blocked forever)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def _start_parse(
+    executor: Executor | None, batch: list[tuple[int, bytes]] | None
+) -> tuple[list[tuple[int, bytes]], Callable[[], list[ParsedMail]]] | None:
+    """Hand a fetched batch to the pool now; the callable waits for its parsed mails."""
+    if batch is None:
+        return None
+    raws = [raw for _, raw in batch]
     if executor is None or len(raws) < 8:
-        return [parse_message(r) for r in raws]
-    return list(executor.map(parse_message, raws, chunksize=16))
+        return batch, lambda: [parse_message(r) for r in raws]
+    # map submits every chunk at once; collecting the results is what waits.
+    parsing = executor.map(parse_message, raws, chunksize=16)
+    return batch, lambda: list(parsing)
 
 
 class Worker:
@@ -109,7 +130,9 @@ class Worker:
         if self._processes <= 1:
             return None
         if self._executor is None:
-            self._executor = ProcessPoolExecutor(max_workers=self._processes)
+            self._executor = ProcessPoolExecutor(
+                max_workers=self._processes, initializer=_exit_with_parent
+            )
         return self._executor
 
     def close(self) -> None:
@@ -229,12 +252,20 @@ class Worker:
         return report
 
     def run_forever(self, poll_seconds: float = 10.0) -> None:
-        """Loop until stopped: a pass every `poll_seconds`; IDLE wakes it early on new mail."""
+        """Loop until stopped: a pass every `poll_seconds`; IDLE wakes it early on new mail.
+
+        The daemon holds the worker lease (desk/lease.py) while it runs, so the agents' apps
+        leave the duties to it; it skips its passes while another daemon holds the lease.
+        """
+        keeper = lease.Keeper(self.store, f"daemon@{self.worker_id}")
+        keeper.start()
         try:
             while not self.stop.is_set():
-                self.run_once()
+                if keeper.held.is_set():
+                    self.run_once()
                 self._wait(poll_seconds)
         finally:
+            keeper.close()
             self.close()
 
     def _wait(self, poll_seconds: float) -> None:
@@ -328,13 +359,20 @@ class Worker:
         self._finish_server_actions(mb, conn, validity)
         intake = self._intake(mb)
         uids = conn.uids_after(last_uid)
-        for batch in self._batches(conn, uids):
-            if not batch:
-                continue
-            parsed = _parse_many(self._pool(), [raw for _, raw in batch])
+        # A pipeline: batch k+1 is fetched and parsed (in the pool) while batch k is filed.
+        batches = (b for b in self._batches(conn, uids) if b)
+        current = _start_parse(self._pool(), next(batches, None))
+        while current is not None:
+            batch, parsing = current
+            lost: ImapError | None = None
+            try:
+                current = _start_parse(self._pool(), next(batches, None))
+            except ImapError as exc:
+                # File what is already here; the error ends the pass after it.
+                current, lost = None, exc
             mails = [
                 IncomingMail(raw, validity, uid, p)
-                for (uid, raw), p in zip(batch, parsed, strict=True)
+                for (uid, raw), p in zip(batch, parsing(), strict=True)
             ]
             results = intake.ingest_batch(mails, uidvalidity=validity)
             for r in results:
@@ -348,6 +386,8 @@ class Worker:
             done = [uid for uid, _ in batch]
             conn.after_import(done, mb.after_import)
             mailboxes.mark_server_done(self.store, mb.name, validity, done)
+            if lost is not None:
+                raise lost
             if self.stop.is_set():
                 break
 
@@ -371,6 +411,7 @@ class Worker:
             mailbox=mb.name,
             attachments_dir=self.attachments_dir,
             own_addresses=own,
+            executor=self._pool(),
             ack=AckSettings(
                 self.config.autoreply.per_sender_per_day, self.config.autoreply.per_sender_per_3h
             ),
@@ -414,18 +455,30 @@ def import_archive(
         acknowledge=False,
     )
     results: list[IngestResult] = []
-    executor = ProcessPoolExecutor(max_workers=os.cpu_count() or 1) if len(keys) > 200 else None
+    executor = (
+        ProcessPoolExecutor(max_workers=os.cpu_count() or 1, initializer=_exit_with_parent)
+        if len(keys) > 200
+        else None
+    )
     try:
-        for i in range(0, len(keys), 200):
-            raws = [box.get_bytes(k) for k in keys[i : i + 200]]
-            parsed = _parse_many(executor, raws)
+        # As in the sync: the next chunk is read and parsed while this one is filed.
+        chunks = (
+            list(enumerate(box.get_bytes(k) for k in keys[i : i + 200]))
+            for i in range(0, len(keys), 200)
+        )
+        current = _start_parse(executor, next(chunks, None))
+        done = 0
+        while current is not None:
+            chunk, parsing = current
+            current = _start_parse(executor, next(chunks, None))
             results.extend(
                 intake.ingest_batch(
-                    [IncomingMail(r, parsed=p) for r, p in zip(raws, parsed, strict=True)]
+                    [IncomingMail(r, parsed=p) for (_, r), p in zip(chunk, parsing(), strict=True)]
                 )
             )
+            done += len(chunk)
             if progress is not None:
-                progress(min(i + 200, len(keys)), len(keys))
+                progress(done, len(keys))
     finally:
         if executor is not None:
             executor.shutdown()

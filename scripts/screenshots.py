@@ -8,6 +8,7 @@ regenerated whenever the screens change.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -31,9 +32,13 @@ SHOTS: dict[str, tuple[str, ...]] = {
     "list-all-tagged": ("g", "a", "space", "space", "space", "semicolon"),
     "ticket-detail": ("g", "a", "enter"),
     "compose-reply": ("g", "a", "r", *"Thanks, we are on it.", "enter"),
+    "compose-template": ("g", "a", "r", "ctrl+t", "enter"),
+    "alerts": ("exclamation_mark",),
     "register-request": ("N",),
     "postpone": ("p",),
     "help": ("question_mark",),
+    "search": ("slash", *"printer -status:closed", "enter"),
+    "dashboard": ("D",),
 }
 
 
@@ -66,6 +71,8 @@ def main(argv: list[str]) -> int:
     out = Path(argv[1]) if len(argv) > 1 else ROOT / "screenshots"
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="helpdesk-shots-") as tmp:
+        # The app keeps drafts in the data dir: shots must not write into the user's own.
+        os.environ["HELPDESK_DATA_DIR"] = str(Path(tmp) / "data")
         for name, keys in SHOTS.items():
             # A fresh copy per shot: opening a ticket marks it read, and shots must not leak.
             db = str(Path(tmp) / f"{name}.sqlite3")

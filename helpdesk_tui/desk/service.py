@@ -1687,6 +1687,134 @@ class Desk:
 
         self._write(fn)
 
+    # ------------------------------------------------------------------ compose helpers (TUI)
+
+    def reply_templates(self) -> list[TemplateRecord]:
+        """Templates an agent may start a message from (escalation notices are not among them)."""
+        with self.store.read() as s:
+            rows = s.exec(
+                select(M.ReplyTemplate)
+                .where(M.ReplyTemplate.folder != "escalation")
+                .order_by(
+                    col(M.ReplyTemplate.folder),
+                    col(M.ReplyTemplate.name),
+                    col(M.ReplyTemplate.language),
+                )
+            ).all()
+            return [
+                TemplateRecord(r.id or 0, r.folder, r.name, r.language, r.subject, r.body)
+                for r in rows
+            ]
+
+    def template_values(self, number: int) -> dict[str, str]:
+        """The standard template variables for a message the actor writes on ticket `number`."""
+        with self.store.read() as s:
+            t = self._ticket(s, number)
+            actor = self._actor_agent(s, required=False)
+            addresses = self._customer_addresses(s, t)
+            customer = None
+            if addresses:
+                link = s.exec(
+                    select(M.CustomerAddress).where(M.CustomerAddress.address == addresses[0])
+                ).first()
+                customer = s.get(M.Customer, link.customer_id) if link else None
+            status = s.get(M.Status, t.status_id)
+            category = s.get(M.Category, t.category_id) if t.category_id else None
+            priority = s.get(M.Priority, t.priority_id) if t.priority_id else None
+            deadline = "-"
+            if t.deadline_at is not None:
+                deadline = t.deadline_at.astimezone(self.tz).strftime("%Y-%m-%d %H:%M")
+            email = addresses[0] if addresses else ""
+            return {
+                "number": str(t.id),
+                "title": t.title,
+                "customer_name": (customer.name if customer and customer.name else email),
+                "customer_email": email,
+                "agent_name": actor.name if actor else "",
+                "agent_login": actor.login if actor else "",
+                "category": category.name if category else "",
+                "priority": priority.name if priority else "",
+                "deadline": deadline,
+                "desk_name": self.options.name,
+                "status": status.name if status else "",
+            }
+
+    def find_customers(self, text: str, limit: int = 8) -> list[R.CustomerRecord]:
+        """Customers whose address starts with, or whose name contains, `text` (as typed)."""
+        needle = text.strip().lower()
+        if not needle:
+            return []
+        with self.store.read() as s:
+            # Addresses are stored lower-cased: a range on the unique index finds a prefix
+            # without a scan; names are few enough per desk for a LIKE.
+            by_addr = s.exec(
+                select(M.CustomerAddress.customer_id)
+                .where(
+                    col(M.CustomerAddress.address) >= needle,
+                    col(M.CustomerAddress.address) < needle + "\uffff",
+                )
+                .order_by(col(M.CustomerAddress.address))
+                .limit(limit)
+            ).all()
+            escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            by_name = s.exec(
+                select(M.Customer.id)
+                .where(col(M.Customer.name).ilike(f"%{escaped}%", escape="\\"))
+                .order_by(col(M.Customer.name))
+                .limit(limit)
+            ).all()
+            ids = list(dict.fromkeys([*by_addr, *by_name]))[:limit]
+            out: list[R.CustomerRecord] = []
+            for cid in ids:
+                c = s.get(M.Customer, cid)
+                if c is None:
+                    continue
+                addrs = s.exec(
+                    select(M.CustomerAddress.address)
+                    .where(M.CustomerAddress.customer_id == cid)
+                    .order_by(col(M.CustomerAddress.id))
+                ).all()
+                company = s.get(M.Company, c.company_id) if c.company_id else None
+                out.append(
+                    R.CustomerRecord(
+                        c.id or 0, c.name, tuple(addrs), company.name if company else None
+                    )
+                )
+            return out
+
+    def suggest_address(self, prefix: str) -> str | None:
+        """The first known customer address that starts with `prefix` (for completion)."""
+        needle = prefix.strip().lower()
+        if len(needle) < 2:
+            return None
+        with self.store.read() as s:
+            return s.exec(
+                select(M.CustomerAddress.address)
+                .where(
+                    col(M.CustomerAddress.address) >= needle,
+                    col(M.CustomerAddress.address) < needle + "\uffff",
+                )
+                .order_by(col(M.CustomerAddress.address))
+                .limit(1)
+            ).first()
+
+
+@dataclass(frozen=True)
+class TemplateRecord:
+    """A stored reply template (ReplyTemplate row) as the compose screen offers it."""
+
+    id: int
+    folder: str
+    name: str
+    language: str
+    subject: str
+    body: str
+
+    @property
+    def label(self) -> str:
+        where = f"{self.folder}/" if self.folder else ""
+        return f"{where}{self.name} ({self.language})"
+
 
 def _agent_record(a: M.Agent) -> R.AgentRecord:
     return R.AgentRecord(a.login, a.name, a.email, a.signature, a.active)

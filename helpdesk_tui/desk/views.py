@@ -10,9 +10,11 @@ scan makes any line of a huge log one seek away.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -20,6 +22,10 @@ from sqlmodel import Session, col, select
 from helpdesk_tui.desk.records import TicketSummary
 from helpdesk_tui.store import models as M
 from helpdesk_tui.store.engine import Store
+
+if TYPE_CHECKING:
+    from helpdesk_tui.clock import Clock
+    from helpdesk_tui.desk.search import Compiled
 
 # A key orders rows inside a view: (0 when the sort column has a value, else 1; the value;
 # the ticket number). Views sorted by number alone leave the value None.
@@ -46,6 +52,19 @@ VIEWS: tuple[ViewSpec, ...] = (
     ViewSpec("all", "All", "a", "newest"),
 )
 VIEW_BY_ID = {v.id: v for v in VIEWS}
+# A search is a view too: "search:" + the query, newest first. Queries with words list the
+# newest SEARCH_CAP matches (the full-text walk stops there); filter-only queries list all.
+SEARCH_PREFIX = "search:"
+SEARCH_CAP = 500
+
+
+def search_view(query: str) -> str:
+    """The view id of a search."""
+    return SEARCH_PREFIX + query
+
+
+def is_search(view: str) -> bool:
+    return view.startswith(SEARCH_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -59,11 +78,27 @@ class ListRow:
 class TicketViews:
     """The list's queries for one acting agent; safe to call from worker threads."""
 
-    def __init__(self, store: Store, login: str | None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        login: str | None,
+        *,
+        clock: Clock | None = None,
+        tz: ZoneInfo | None = None,
+    ) -> None:
         self.store = store
         self.login = login
         self._me: int | None = None
         self._bases: dict[str, list[int]] | None = None
+        if clock is None:
+            from helpdesk_tui.clock import SystemClock
+
+            clock = SystemClock()
+        self.clock = clock
+        self.tz = tz or ZoneInfo("UTC")
+        # view -> (change stamp, matching numbers): every query of a load shares one walk.
+        self._found: dict[str, tuple[tuple[Any, ...], list[int]]] = {}
+        self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ setup
 
@@ -108,11 +143,47 @@ class TicketViews:
             return sa.and_(col(t.needs_review).is_(True), col(t.status_id).in_(visible))
         if view == "all":
             return col(t.status_id).in_(visible)
+        if is_search(view):
+            return self._search_filter(s, view)
         raise KeyError(f"unknown view {view!r}")
+
+    def compile(self, s: Session, view: str) -> Compiled:
+        """A search view's query against this store (SearchError when it cannot run)."""
+        from helpdesk_tui.desk.search import compile_query, parse_query
+
+        me, _bases = self._setup(s)
+        query = parse_query(view.removeprefix(SEARCH_PREFIX))
+        return compile_query(s, query, me=me, now=self.clock.now(), tz=self.tz)
+
+    def _search_filter(self, s: Session, view: str) -> sa.ColumnElement[bool]:
+        from helpdesk_tui.desk.search import matching_ids
+
+        compiled = self.compile(s, view)
+        if not compiled.match:
+            return compiled.without_words()
+        # Any change to tickets or messages, or a new minute (is:overdue), walks again.
+        stamp = (
+            s.exec(select(sa.func.max(M.Message.id))).one(),
+            s.exec(select(sa.func.max(M.Ticket.updated_at))).one(),
+            self.clock.now().replace(second=0, microsecond=0),
+        )
+        with self._lock:
+            cached = self._found.get(view)
+        if cached is not None and cached[0] == stamp:
+            ids = cached[1]
+        else:
+            ids = matching_ids(s, compiled, limit=SEARCH_CAP)
+            with self._lock:
+                self._found.pop(view, None)
+                self._found[view] = (stamp, ids)
+                while len(self._found) > 8:
+                    self._found.pop(next(iter(self._found)))
+        return col(M.Ticket.id).in_(ids) if ids else sa.false()
 
     @staticmethod
     def _sort_column(view: str) -> Any:
-        order = VIEW_BY_ID[view].order
+        spec = VIEW_BY_ID.get(view)
+        order = spec.order if spec is not None else "newest"
         if order == "deadline":
             return col(M.Ticket.deadline_at)
         if order == "activate":
@@ -314,6 +385,10 @@ class TicketViews:
                 tags=tuple(sorted((tag_text or "").split())),
             )
         return [ListRow(k, by_id[k[2]]) for k in keys if k[2] in by_id]
+
+    def search(self, query: str, limit: int = 200) -> list[TicketSummary]:
+        """The newest `limit` tickets a query matches (SearchError names what is wrong)."""
+        return [r.ticket for r in self.page(search_view(query), None, limit)]
 
     def choices(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """Priority names (most urgent first) and category names, for the pickers."""

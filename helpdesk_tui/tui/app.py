@@ -19,10 +19,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.message import Message
 from textual.message_pump import MessagePump
+from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
+from helpdesk_tui.desk.drafts import DraftData
 from helpdesk_tui.tui.commands import HelpdeskCommands
+from helpdesk_tui.tui.live import DutyDone, Live, LiveUpdate
 from helpdesk_tui.tui.messages import (
     ActionDone,
     AgentsLoaded,
@@ -49,13 +53,16 @@ DeskCall = Callable[["Desk", int], Any]
 COMPOSE_KINDS = ("reply", "reply_all", "forward", "note", "ask")
 
 
-@dataclass
-class Draft:
-    """A message being written; kept on the App so leaving the compose screen loses nothing."""
+Draft = DraftData
+"""A message being written; kept on the App and in the agent's drafts file (desk/drafts.py)."""
 
-    body: str = ""
-    to: str = ""
-    agent: str = ""
+
+class DraftsLoaded(Message):
+    """The agent's drafts from the last session."""
+
+    def __init__(self, drafts: dict[tuple[int, str], DraftData]) -> None:
+        super().__init__()
+        self.drafts = drafts
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,7 @@ class HelpdeskApp(App[int]):
     COMMANDS: ClassVar[set[Any]] = App.COMMANDS | {HelpdeskCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("exclamation_mark", "alerts", "Alerts", id="app.alerts"),
     ]
     """App-wide keys; each screen adds its own (and `?` lists them)."""
 
@@ -87,6 +95,8 @@ class HelpdeskApp(App[int]):
         clock: Clock | None = None,
         keymap: Mapping[str, str] | None = None,
         cursor_blink: bool = True,
+        live_interval: float = 0.5,
+        duty_every: float = 10.0,
     ) -> None:
         super().__init__()
         if clock is None:
@@ -107,6 +117,10 @@ class HelpdeskApp(App[int]):
         self.last_acted: list[int] = []
         self.cursor_blink = cursor_blink
         self.desk_error = ""
+        self.live = Live(self, interval=live_interval, duty_every=duty_every)
+        self._draft_file: Any = None
+        self._draft_generation = 0
+        self._draft_timer: Timer | None = None
         if keymap:
             self.set_keymap(dict(keymap))
 
@@ -141,12 +155,15 @@ class HelpdeskApp(App[int]):
             from helpdesk_tui.config import default_config
 
             config = default_config()
-        self.post_message(DeskOpened(desk, config, TicketViews(desk.store, desk.actor)))
+        views = TicketViews(desk.store, desk.actor, clock=desk.clock, tz=desk.tz)
+        self.post_message(DeskOpened(desk, config, views))
 
     def on_desk_opened(self, message: DeskOpened) -> None:
         self.desk, self.config, self.views = message.desk, message.config, message.views
         self.sub_title = plain_line(f"{self.config.desk.name} · {self.desk.actor or '?'}")
         self.load_agents()
+        self.load_drafts()
+        self.live.start()
         for screen in self.screen_stack:
             ready = getattr(screen, "desk_ready", None)
             if ready is not None:
@@ -248,6 +265,47 @@ class HelpdeskApp(App[int]):
         _desk, views = self._need()
         target.post_message(TaggedFound(views.numbers_matching(view, pattern), pattern))
 
+    # ------------------------------------------------------------------ search and dashboard
+
+    @work(thread=True, group="search-check", exclusive=True, exit_on_error=False)
+    def check_search(self, view: str, then: Callable[[str], None]) -> None:
+        """Resolve a search's names and dates before the list switches to it (errors say why)."""
+        _desk, views = self._need()
+        with views.store.read() as s:
+            views.compile(s, view)
+        self.call_from_thread(then, view)
+
+    @work(thread=True, group="saved-searches", exclusive=True, exit_on_error=False)
+    def load_saved_searches(self, then: Callable[[list[Any]], None]) -> None:
+        from helpdesk_tui.desk.search import saved_searches
+
+        desk, _views = self._need()
+        found = saved_searches(desk.store, desk.actor or "_") if desk.actor else []
+        self.call_from_thread(then, found)
+
+    @work(thread=True, group="saved-searches", exit_on_error=False)
+    def save_search(
+        self, name: str, query: str, then: Callable[[list[Any]], None], *, delete: bool = False
+    ) -> None:
+        from helpdesk_tui.desk.search import delete_search, save_search
+
+        desk, _views = self._need()
+        if not desk.actor:
+            raise RuntimeError("saving a search needs an acting agent")
+        if delete:
+            kept = delete_search(desk.store, desk.actor, name)
+        else:
+            kept = save_search(desk.store, desk.actor, name, query)
+        self.call_from_thread(then, kept)
+
+    @work(thread=True, group="dashboard", exclusive=True, exit_on_error=False)
+    def load_dashboard(self, target: MessagePump) -> None:
+        from helpdesk_tui.desk.stats import desk_stats
+        from helpdesk_tui.tui.screens.dashboard import DashboardLoaded
+
+        desk, _views = self._need()
+        target.post_message(DashboardLoaded(desk_stats(desk.store, self.clock.now(), desk.tz)))
+
     # ------------------------------------------------------------------ tickets
 
     @work(thread=True, group="detail", exclusive=True, exit_on_error=False)
@@ -285,6 +343,9 @@ class HelpdeskApp(App[int]):
         """After an action: drop the drafts it sent and note what `u` should undo."""
         for number in outcome.done:
             self.drafts.pop((number, outcome.action), None)
+        if outcome.done and outcome.action in COMPOSE_KINDS:
+            self.draft_changed()
+            self.live.kick()  # mail was queued: the duties send it now, not at the next pass
         if outcome.done and outcome.action not in (*COMPOSE_KINDS, "undo"):
             self.last_acted = list(outcome.done)
 
@@ -295,7 +356,66 @@ class HelpdeskApp(App[int]):
         target.post_message(Registered(detail.number))
         self.post_message(CountsLoaded(self._need()[1].counts()))
 
+    # ------------------------------------------------------------------ live and drafts
+
+    def on_live_update(self, message: LiveUpdate) -> None:
+        self.live.on_live_update(message)
+
+    def on_duty_done(self, message: DutyDone) -> None:
+        self.live.on_duty_done(message)
+
+    @work(thread=True, group="drafts-load", exclusive=True, exit_on_error=False)
+    def load_drafts(self) -> None:
+        from helpdesk_tui.desk.drafts import DraftFile, drafts_file
+
+        desk, _views = self._need()
+        self._draft_file = DraftFile(drafts_file(desk.actor or "_"), desk.store.url)
+        self.post_message(DraftsLoaded(self._draft_file.load()))
+
+    def on_drafts_loaded(self, message: DraftsLoaded) -> None:
+        for key, draft in message.drafts.items():
+            self.drafts.setdefault(key, draft)  # what was typed while loading wins
+
+    def draft_changed(self) -> None:
+        """Save the drafts a moment after the typing pauses (in a thread, atomically)."""
+        self._draft_generation += 1
+        if self._draft_timer is not None:
+            self._draft_timer.stop()
+        self._draft_timer = self.set_timer(0.3, self._save_drafts)
+
+    def _drafts_snapshot(self) -> dict[tuple[int, str], DraftData]:
+        from dataclasses import replace
+
+        return {k: replace(d, attachments=list(d.attachments)) for k, d in self.drafts.items()}
+
+    def _save_drafts(self) -> None:
+        file, generation = self._draft_file, self._draft_generation
+        if file is None:
+            return
+        snapshot = self._drafts_snapshot()
+        self.run_worker(
+            lambda: file.save(snapshot, generation),
+            thread=True,
+            group="drafts-save",
+            exit_on_error=False,
+        )
+
+    def on_unmount(self) -> None:
+        self.live.close()
+        if self._draft_file is not None and self._draft_timer is not None:
+            # A pending save runs now: the last keystrokes before quitting are kept too.
+            self._draft_timer.stop()
+            self._draft_file.save(self._drafts_snapshot(), self._draft_generation)
+
     # ------------------------------------------------------------------ app actions
+
+    def action_alerts(self) -> None:
+        from helpdesk_tui.tui.screens.alerts import AlertsScreen
+
+        if isinstance(self.screen, AlertsScreen):
+            self.pop_screen()
+            return
+        self.push_screen(AlertsScreen())
 
     def action_help(self) -> None:
         from helpdesk_tui.tui.screens.help import HelpScreen
@@ -304,6 +424,14 @@ class HelpdeskApp(App[int]):
             self.pop_screen()
             return
         self.push_screen(HelpScreen(self.screen))
+
+    def action_dashboard(self) -> None:
+        from helpdesk_tui.tui.screens.dashboard import DashboardScreen
+
+        if isinstance(self.screen, DashboardScreen):
+            self.pop_screen()
+            return
+        self.push_screen(DashboardScreen())
 
     def action_register_request(self) -> None:
         from helpdesk_tui.tui.screens.register import RegisterScreen

@@ -18,6 +18,8 @@ CATEGORIES = {
     "detail": "Ticket",
     "compose": "Compose",
     "register": "Request",
+    "alerts": "Alerts",
+    "dashboard": "Dashboard",
 }
 
 

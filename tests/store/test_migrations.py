@@ -14,9 +14,16 @@ from helpdesk_tui.store import models  # noqa: F401 - registers the tables
 from helpdesk_tui.store.engine import Store, alembic_config, open_store
 
 
+def _not_search(name: str | None, type_: str, parent_names: object) -> bool:
+    """The FTS5 search tables (revision 0003) are made by SQL and are not models."""
+    return not (type_ == "table" and (name or "").startswith("search_"))
+
+
 def _diff(store: Store) -> list[object]:
     with store.engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        ctx = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_name": _not_search}
+        )
         return list(compare_metadata(ctx, SQLModel.metadata))
 
 

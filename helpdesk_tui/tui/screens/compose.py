@@ -1,15 +1,23 @@
-"""Compose: reply, reply all, forward, internal note, ask a colleague; drafts kept on the App.
+"""Compose: reply, reply all, forward, internal note, ask a colleague; drafts that persist.
 
-A draft lives in App.drafts keyed by (ticket, kind) and is updated on every change, so leaving
-the screen (escape, or a crash of the send) loses nothing; it is dropped only when the desk
-confirms the send. Persisting drafts across restarts is for a later slice. ctrl+e suspends the
-app and opens $VISUAL/$EDITOR on the draft.
+A draft lives in App.drafts keyed by (ticket, kind), is updated on every change and written to
+the agent's drafts file a moment later (desk/drafts.py), so leaving the screen, a failed send
+or restarting the app loses nothing; it is dropped only when the desk confirms the send.
+ctrl+e suspends the app and opens $VISUAL/$EDITOR on the draft.
+
+Reply templates (ctrl+t) are ReplyTemplate rows; once one is applied, the text is a template
+and a preview under it shows the text as it will be sent, with the variables filled in, or
+names the unknown variable and where it is. Addresses complete from the desk's customers as
+they are typed (a Suggester whose lookups run in a thread, off the event loop). A forward can
+carry attachments of the ticket and go to several addresses (one forward each).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import re
 import shlex
 import subprocess
 import tempfile
@@ -21,14 +29,18 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
+from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Select, Static, TextArea
+from textual.suggester import Suggester
+from textual.widgets import Footer, Input, Select, SelectionList, Static, TextArea
 
 from helpdesk_tui.tui.app import Draft
-from helpdesk_tui.tui.text import line
+from helpdesk_tui.tui.screens.dialogs import PickDialog
+from helpdesk_tui.tui.text import line, text
 
 if TYPE_CHECKING:
-    from helpdesk_tui.desk.service import Desk
+    from helpdesk_tui.desk.records import AttachmentRecord
+    from helpdesk_tui.desk.service import Desk, TemplateRecord
     from helpdesk_tui.tui.app import HelpdeskApp
 
 TITLES = {
@@ -38,6 +50,74 @@ TITLES = {
     "note": "Internal note",
     "ask": "Ask a colleague (internal; the ticket moves to them)",
 }
+_SPLIT = re.compile(r"[,;\s]+")
+
+
+def split_addresses(value: str) -> list[str]:
+    return [a for a in _SPLIT.split(value) if a]
+
+
+class CustomerSuggester(Suggester):
+    """Completes the last address of a comma-separated list from the desk's customers."""
+
+    def __init__(self, app: HelpdeskApp) -> None:
+        super().__init__(use_cache=True, case_sensitive=True)
+        self.helpdesk = app
+
+    async def get_suggestion(self, value: str) -> str | None:
+        desk = self.helpdesk.desk
+        if desk is None:
+            return None
+        start = max(value.rfind(","), value.rfind(";"), value.rfind(" ")) + 1
+        token = value[start:]
+        if len(token) < 2:
+            return None
+        found = await asyncio.to_thread(desk.suggest_address, token)
+        if found is None or not found.startswith(token.lower()):
+            return None
+        return value + found[len(token) :]
+
+
+class ComposeData(Message):
+    """What the screen needs from the store: templates, their variables, the attachments."""
+
+    def __init__(
+        self,
+        templates: list[TemplateRecord],
+        values: dict[str, str],
+        attachments: list[AttachmentRecord],
+    ) -> None:
+        super().__init__()
+        self.templates = templates
+        self.values = values
+        self.attachments = attachments
+
+
+def preview(body: str, values: dict[str, str] | None) -> tuple[Content, bool]:
+    """The text as it will be sent, or the template's problems; True when it can be sent."""
+    from helpdesk_tui.mail.templates import TemplateError, check_template, render
+
+    if values is None:
+        return Content.styled("loading the ticket's variables…", "$text-muted"), False
+    problems = check_template(body, values)
+    if problems:
+        known = ", ".join(sorted(values))
+        return (
+            Content.assemble(
+                ("✗ ", "$text-error bold"),
+                line(problems[0], "$text-error bold"),
+                (f"  (and {len(problems) - 1} more)" if len(problems) > 1 else "", "$text-error"),
+                "\n",
+                ("known variables: ", "$text-muted"),
+                (known, "$text-muted"),
+            ),
+            False,
+        )
+    try:
+        rendered = render(body, values)
+    except TemplateError as exc:  # pragma: no cover - check_template saw the same problems
+        return line(str(exc), "$text-error bold"), False
+    return text(rendered), True
 
 
 class ComposeScreen(Screen[None]):
@@ -48,6 +128,7 @@ class ComposeScreen(Screen[None]):
         Binding("ctrl+s", "send", "Send", id="compose.send"),
         # priority: TextArea binds ctrl+e to "end of line", and the editor must win.
         Binding("ctrl+e", "editor", "$EDITOR", id="compose.editor", priority=True),
+        Binding("ctrl+t", "template", "Template", id="compose.template", priority=True),
         Binding("escape", "back", "Back (keeps draft)", id="compose.back"),
     ]
 
@@ -55,6 +136,9 @@ class ComposeScreen(Screen[None]):
         super().__init__()
         self.number = number
         self.kind = kind
+        self.templates: list[TemplateRecord] = []
+        self.values: dict[str, str] | None = None
+        self.attachments: list[AttachmentRecord] = []
 
     @property
     def helpdesk(self) -> HelpdeskApp:
@@ -76,10 +160,18 @@ class ComposeScreen(Screen[None]):
             ),
             id="topbar",
         )
+        suggester = CustomerSuggester(self.helpdesk)
         with Vertical(id="compose"):
             if self.kind == "forward":
-                yield Static(Content("To"), classes="label")
-                yield Input(value=draft.to, placeholder="name@example.com", id="to")
+                yield Static(Content("To (several: separate with commas)"), classes="label")
+                yield Input(
+                    value=draft.to, placeholder="name@example.com", id="to", suggester=suggester
+                )
+                yield Static(Content("Attachments"), classes="label", id="attachments-label")
+                yield SelectionList[int](id="attachments")
+            if self.kind in ("reply", "reply_all"):
+                yield Static(Content("Cc"), classes="label")
+                yield Input(value=draft.to, placeholder="optional", id="cc", suggester=suggester)
             if self.kind == "ask":
                 me = self.helpdesk.desk.actor if self.helpdesk.desk else None
                 options = [
@@ -95,9 +187,20 @@ class ComposeScreen(Screen[None]):
                     value=draft.agent if draft.agent in known else Select.NULL,
                     id="agent",
                 )
-            yield Static(Content("Text"), classes="label")
+            yield Static(self._text_label(), classes="label", id="text-label")
             yield TextArea(draft.body, id="body", soft_wrap=True, show_line_numbers=False)
+            yield Static(Content(""), id="preview")
         yield Footer()
+
+    def _text_label(self) -> Content:
+        template = self.draft.template
+        if not template:
+            return Content.assemble("Text", ("   ctrl+t: start from a template", "$text-muted"))
+        return Content.assemble(
+            "Text from template ",
+            line(template, "$text-accent"),
+            ("   preview below", "$text-muted"),
+        )
 
     def on_mount(self) -> None:
         blink = getattr(self.app, "cursor_blink", True)
@@ -108,20 +211,123 @@ class ComposeScreen(Screen[None]):
         area.move_cursor(area.document.end)  # a restored draft continues where it stopped
         first = self.query("#to, #agent").first() if self.kind in ("forward", "ask") else None
         (first or area).focus()
+        self._update_preview()
+        desk = self.helpdesk.desk
+        if desk is not None:
+            number, forward = self.number, self.kind == "forward"
+
+            def fetch() -> None:
+                templates = desk.reply_templates()
+                values = desk.template_values(number)
+                atts: list[AttachmentRecord] = []
+                if forward:
+                    detail = desk.show(number)
+                    atts = [a for m in detail.messages for a in m.attachments]
+                self.post_message(ComposeData(templates, values, atts))
+
+            self.app.run_worker(fetch, thread=True, group="compose-data", exit_on_error=False)
+
+    def on_compose_data(self, message: ComposeData) -> None:
+        message.stop()
+        self.templates, self.values = message.templates, message.values
+        self.attachments = message.attachments
+        if self.kind == "forward":
+            chosen = set(self.draft.attachments)
+            box = self.query_one("#attachments", SelectionList)
+            box.clear_options()
+            box.add_options(
+                [
+                    (
+                        Content.assemble(
+                            line(a.filename), (f"  {a.content_type}, {a.size} bytes", "dim")
+                        ),
+                        a.id,
+                        a.id in chosen,
+                    )
+                    for a in self.attachments
+                ]
+            )
+            if self.attachments:
+                box.highlighted = 0
+            box.display = bool(self.attachments)
+            self.query_one("#attachments-label").display = bool(self.attachments)
+        self._update_preview()
 
     # ------------------------------------------------------------------ draft
+
+    def _changed(self) -> None:
+        self.helpdesk.draft_changed()
 
     @on(TextArea.Changed)
     def _body_changed(self, event: TextArea.Changed) -> None:
         self.draft.body = event.text_area.text
+        self._update_preview()
+        self._changed()
 
-    @on(Input.Changed, "#to")
+    @on(Input.Changed, "#to, #cc")
     def _to_changed(self, event: Input.Changed) -> None:
         self.draft.to = event.value
+        self._changed()
 
     @on(Select.Changed, "#agent")
     def _agent_changed(self, event: Select.Changed) -> None:
         self.draft.agent = event.value if isinstance(event.value, str) else ""
+        self._changed()
+
+    @on(SelectionList.SelectedChanged, "#attachments")
+    def _attachments_changed(self, event: SelectionList.SelectedChanged[int]) -> None:
+        self.draft.attachments = list(event.selection_list.selected)
+        self._changed()
+
+    def _update_preview(self) -> None:
+        box = self.query_one("#preview", Static)
+        if not self.draft.template:
+            box.display = False
+            return
+        box.display = True
+        content, ok = preview(self.draft.body, self.values)
+        box.set_class(not ok, "error")
+        box.update(Content.assemble(("Preview  ", "bold $text-muted"), "\n", content))
+
+    # ------------------------------------------------------------------ templates
+
+    def action_template(self) -> None:
+        if not self.templates:
+            self.helpdesk.say("the desk has no reply templates yet", severity="warning")
+            return
+        options = [
+            (
+                str(t.id),
+                Content.assemble(line(t.label, "bold"), "  ", line(t.body[:50], "$text-muted")),
+            )
+            for t in self.templates
+        ]
+
+        def chosen(value: str | None) -> None:
+            if value is None:
+                return
+            template = next((t for t in self.templates if str(t.id) == value), None)
+            if template is not None:
+                self.apply_template(template)
+
+        self.app.push_screen(PickDialog("Start from a template", options), chosen)
+
+    def apply_template(self, template: TemplateRecord) -> None:
+        """The template's text goes where the cursor is (or replaces an empty text)."""
+        area = self.query_one(TextArea)
+        self.draft.template = template.label
+        if area.text.strip():
+            area.insert(template.body)
+        else:
+            area.text = template.body
+            area.move_cursor(area.document.end)
+        self.draft.body = area.text
+        self.query_one("#text-label", Static).update(self._text_label())
+        self._update_preview()
+        self._changed()
+        area.focus()
+
+    # ------------------------------------------------------------------ editor
 
     def action_back(self) -> None:
         self.dismiss(None)
@@ -147,21 +353,42 @@ class ComposeScreen(Screen[None]):
                 return
             area.text = path.read_text(encoding="utf-8", errors="replace")
             self.draft.body = area.text
+            self._changed()
         finally:
             with contextlib.suppress(OSError):
                 path.unlink()
 
     # ------------------------------------------------------------------ send
 
-    def action_send(self) -> None:
+    def _final_body(self) -> str | None:
+        """The text to send: a template is rendered, and refused while it has problems."""
         body = self.query_one(TextArea).text
+        if not self.draft.template:
+            return body
+        content, ok = preview(body, self.values)
+        if not ok:
+            self.helpdesk.say(
+                f"the template cannot be sent yet: {content.plain.splitlines()[0].lstrip('✗ ')}",
+                severity="error",
+            )
+            return None
+        from helpdesk_tui.mail.templates import render
+
+        assert self.values is not None
+        return render(body, self.values)
+
+    def action_send(self) -> None:
+        body = self._final_body()
+        if body is None:
+            return
         number, kind = self.number, self.kind
         call: Any
         if kind in ("reply", "reply_all"):
             all_ = kind == "reply_all"
+            cc = split_addresses(self.query_one("#cc", Input).value)
 
             def call(d: Desk, n: int) -> Any:
-                return d.reply(n, body, reply_all=all_)
+                return d.reply(n, body, reply_all=all_, cc=cc)
 
         elif kind == "note":
 
@@ -169,13 +396,17 @@ class ComposeScreen(Screen[None]):
                 return d.note(n, body)
 
         elif kind == "forward":
-            to = self.query_one("#to", Input).value.strip()
-            if not to:
+            addresses = split_addresses(self.query_one("#to", Input).value)
+            if not addresses:
                 self.helpdesk.say("a forward needs an address", severity="warning")
                 return
+            attachment_ids = list(self.query_one("#attachments", SelectionList).selected)
 
             def call(d: Desk, n: int) -> Any:
-                return d.forward(n, to, body)
+                result = None
+                for to in addresses:
+                    result = d.forward(n, to, body, attachment_ids=attachment_ids)
+                return result
 
         elif kind == "ask":
             value = self.query_one("#agent", Select).value

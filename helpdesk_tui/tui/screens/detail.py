@@ -1,29 +1,42 @@
 """One ticket: header, conversation, attachments, why each mail landed here, and history.
 
 Message kinds are told apart by colour and label (customer, reply, internal note, question to a
-colleague, forward, external party); long quotes fold to one line. Opening marks it read.
+colleague, forward, external party); long quotes fold to one line. Opening marks it read. The
+header shows the escalation levels still to come with their wall-clock times; a mail that could
+not be sent says so on its message and in the header. `s` saves an attachment to a chosen path
+(the name sanitized, never overwriting a file). Changes by others re-render the ticket in place.
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
-from textual.widgets import Footer, Static
+from textual.message import Message
+from textual.widgets import Footer, Input, Static
 
 from helpdesk_tui.tui import fmt
 from helpdesk_tui.tui.messages import DetailLoaded, Outcome
 from helpdesk_tui.tui.screens.base import TICKET_BINDINGS, TicketScreen
-from helpdesk_tui.tui.text import line, plain
+from helpdesk_tui.tui.screens.dialogs import Dialog, PickDialog
+from helpdesk_tui.tui.text import line, plain, plain_line
 
 if TYPE_CHECKING:
     from datetime import tzinfo
 
-    from helpdesk_tui.desk.records import EventRecord, MessageRecord, TicketDetail
+    from helpdesk_tui.desk.escalation import Timeline
+    from helpdesk_tui.desk.records import (
+        AttachmentRecord,
+        EventRecord,
+        MessageRecord,
+        TicketDetail,
+    )
 
 QUOTE_FOLD = 3  # quote runs longer than this fold to one line until `o`
 _QUOTE = re.compile(r"^\s*>")
@@ -73,7 +86,35 @@ def fold_quotes(body: str, unfold: bool) -> Content:
     return Content("\n").join(parts)
 
 
-def header(d: TicketDetail, now_tz: tzinfo, now: object) -> Content:
+def coming(timeline: Timeline | None, tz: tzinfo) -> Content:
+    """The levels still to come, each with its wall-clock time and what it will do."""
+    if timeline is None:
+        return Content.styled("…", "$text-muted")
+    if not timeline.levels:
+        return line(timeline.note or "no levels to come", "$text-muted")
+    parts: list[Content] = []
+    for lv in timeline.levels:
+        what = ", ".join(lv.actions) or "alert"
+        if lv.delegate_to:
+            what += f" → {lv.delegate_to}"
+        # After a raise_priority the chain goes on under the higher priority: say so.
+        moved = lv.priority is not None and lv.priority != timeline.priority
+        parts.append(
+            Content.assemble(
+                line(f"[{lv.priority}]" if moved else "", "$text-warning"),
+                " " if moved else "",
+                (f"L{lv.alert_level} ", "bold"),
+                (fmt.stamp(lv.at, tz), "$text-error bold" if lv.overdue else ""),
+                " ",
+                line(what, "$text-muted"),
+            )
+        )
+    return Content("  ·  ").join(parts)
+
+
+def header(
+    d: TicketDetail, now_tz: tzinfo, now: object, timeline: Timeline | None = None
+) -> Content:
     s = d.summary
     read_label, read_style = READ.get(s.read_status, (s.read_status, ""))
     deadline = "-"
@@ -102,6 +143,7 @@ def header(d: TicketDetail, now_tz: tzinfo, now: object) -> Content:
             Content.styled(deadline, "$text-error bold") if overdue else Content(deadline),
         ),
         ("Escalation", Content(level)),
+        ("Coming", coming(timeline, now_tz)),
         (
             "Time spent",
             Content(
@@ -110,6 +152,15 @@ def header(d: TicketDetail, now_tz: tzinfo, now: object) -> Content:
             ),
         ),
     ]
+    unsent = [m for m in d.messages if m.outbox_state in ("failed", "retry")]
+    if unsent:
+        failed = sum(1 for m in unsent if m.outbox_state == "failed")
+        text = (
+            f"{failed} mail{'s' if failed != 1 else ''} NOT SENT (see below)"
+            if failed
+            else f"{len(unsent)} mail{'s' if len(unsent) != 1 else ''} waiting to retry"
+        )
+        rows.append(("Outbox", Content.styled(text, "$text-error bold")))
     if d.followers:
         rows.append(("Followers", line(", ".join(d.followers))))
     if d.external_parties:
@@ -152,16 +203,24 @@ def message_block(m: MessageRecord, tz: tzinfo, unfold: bool) -> Content:
                     (f"  {a.content_type}, {a.size} bytes", "$text-muted"),
                 )
             )
-    if m.outbox_state:
-        style = "$text-error" if m.outbox_state == "failed" else "$text-muted"
+    if m.outbox_state == "failed":
         parts.append(
             Content.assemble(
-                ("outbox: ", "$text-muted"),
-                (m.outbox_state, style),
+                ("✗ NOT SENT: ", "$text-error bold reverse"),
                 " ",
-                line(m.outbox_error, "$text-error"),
+                line(m.outbox_error or "the server refused it", "$text-error bold"),
+                ("  (helpdesk outbox retry, or write again)", "$text-muted"),
             )
         )
+    elif m.outbox_state == "retry":
+        parts.append(
+            Content.assemble(
+                ("⟳ not sent yet, will retry: ", "$text-warning bold"),
+                line(m.outbox_error, "$text-warning"),
+            )
+        )
+    elif m.outbox_state:
+        parts.append(Content.assemble(("outbox: ", "$text-muted"), (m.outbox_state, "$text-muted")))
     if m.thread_rule or m.thread_evidence:
         parts.append(
             Content.assemble(
@@ -209,6 +268,72 @@ def event_line(e: EventRecord, tz: tzinfo) -> Content:
     )
 
 
+class TimelineLoaded(Message):
+    def __init__(self, number: int, timeline: Timeline | None) -> None:
+        super().__init__()
+        self.number = number
+        self.timeline = timeline
+
+
+class SaveDialog(Dialog):
+    """Where to save an attachment: a folder or a file path, prefilled with a safe name."""
+
+    def __init__(self, title: str, default: str) -> None:
+        super().__init__(title)
+        self.default = default
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(Content(self.title_text), classes="dialog-title")
+            yield Input(value=self.default, id="path")
+            yield Static(
+                Content("enter saves; an existing file is never overwritten"), classes="dim"
+            )
+
+    def on_mount(self) -> None:
+        box = self.query_one(Input)
+        box.cursor_blink = getattr(self.app, "cursor_blink", True)
+        box.focus()
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip() or None)
+
+
+class SaveError(Exception):
+    """An attachment could not be saved; the message says why."""
+
+
+def save_target(chosen: str, filename: str) -> Path:
+    """The file to create: into a folder under the sanitized name, or the path's sanitized name."""
+    from helpdesk_tui.mail.clean import safe_filename
+
+    path = Path(chosen).expanduser()
+    if chosen.endswith(("/", "\\")) or path.is_dir():
+        return path / safe_filename(filename)
+    return path.parent / safe_filename(path.name, default=safe_filename(filename))
+
+
+def save_attachment(root: Path, attachment: AttachmentRecord, chosen: str) -> Path:
+    """Copy an attachment's bytes from the content-addressed store; never overwrite."""
+    import shutil
+
+    source = root / attachment.sha256[:2] / attachment.sha256
+    target = save_target(chosen, attachment.filename)
+    if not target.parent.is_dir():
+        raise SaveError(f"no folder {target.parent}")
+    if not source.is_file():
+        raise SaveError(f"the bytes of {attachment.filename!r} are missing from the store")
+    try:
+        with source.open("rb") as src, target.open("xb") as dst:
+            shutil.copyfileobj(src, dst)
+    except FileExistsError:
+        raise SaveError(f"{target} already exists; choose another name") from None
+    except OSError as exc:
+        raise SaveError(f"cannot write {target}: {exc.strerror or exc}") from None
+    return target
+
+
 class DetailScreen(TicketScreen):
     """A ticket; the action keys act on it, q goes back."""
 
@@ -218,6 +343,7 @@ class DetailScreen(TicketScreen):
         Binding("j,down", "scroll_down", "Scroll down", show=False, id="detail.down"),
         Binding("k,up", "scroll_up", "Scroll up", show=False, id="detail.up"),
         Binding("o", "unfold", "Unfold quotes", show=False, id="detail.unfold"),
+        Binding("s", "save_attachment", "Save attachment", show=False, id="detail.save"),
         *TICKET_BINDINGS,
     ]
 
@@ -225,6 +351,7 @@ class DetailScreen(TicketScreen):
         super().__init__()
         self.number = number
         self.detail: TicketDetail | None = None
+        self.timeline: Timeline | None = None
         self.unfold = False
 
     def compose(self) -> ComposeResult:
@@ -237,10 +364,64 @@ class DetailScreen(TicketScreen):
         self.query_one("#conversation").focus()
         self.helpdesk.load_detail(self, self.number, True)
 
+    @staticmethod
+    def _fingerprint(d: TicketDetail) -> tuple[object, ...]:
+        # Time counters move with the clock; a re-render is due only when the ticket changed.
+        return (
+            d.version,
+            d.summary,
+            d.messages,
+            d.events,
+            d.customers,
+            d.followers,
+            d.external_parties,
+            d.next_alert_at,
+        )
+
     async def on_detail_loaded(self, message: DetailLoaded) -> None:
         message.stop()
+        old = self.detail
+        if old is not None and self._fingerprint(old) == self._fingerprint(message.detail):
+            return
         self.detail = message.detail
+        self._load_timeline()
         await self.render_detail()
+
+    def _load_timeline(self) -> None:
+        desk, number = self.helpdesk.desk, self.number
+        if desk is None:
+            return
+
+        def fetch() -> None:
+            from helpdesk_tui.desk import escalation
+
+            self.post_message(TimelineLoaded(number, escalation.timeline(desk, number)))
+
+        self.app.run_worker(fetch, thread=True, group="timeline", exit_on_error=False)
+
+    def on_timeline_loaded(self, message: TimelineLoaded) -> None:
+        message.stop()
+        if message.number != self.number:
+            return
+        self.timeline = message.timeline
+        self._render_header()
+
+    def _render_header(self) -> None:
+        d = self.detail
+        if d is None:
+            return
+        from datetime import UTC
+
+        desk = self.helpdesk.desk
+        tz = desk.tz if desk is not None else UTC
+        headers = self.query(".ticket-header")
+        if headers:
+            headers.first(Static).update(header(d, tz, self.helpdesk.clock.now(), self.timeline))
+
+    def live_refresh(self) -> None:
+        """Another session or the worker changed the store: reload; re-render only on change."""
+        if self.detail is not None:
+            self.helpdesk.load_detail(self, self.number, False)
 
     async def render_detail(self) -> None:
         d = self.detail
@@ -261,17 +442,23 @@ class DetailScreen(TicketScreen):
             )
         )
         box = self.query_one("#conversation", VerticalScroll)
+        scroll_y = box.scroll_y
         await box.remove_children()
-        widgets: list[Static] = [Static(header(d, tz, now), classes="ticket-header")]
+        widgets: list[Static] = [Static(header(d, tz, now, self.timeline), classes="ticket-header")]
         for m in d.messages:
             _label, cls = KINDS.get(m.kind, (m.kind, "msg-customer"))
             internal = " msg-internal" if m.visibility == "internal" else ""
+            failed = " msg-failed" if m.outbox_state == "failed" else ""
             widgets.append(
-                Static(message_block(m, tz, self.unfold), classes=f"message {cls}{internal}")
+                Static(
+                    message_block(m, tz, self.unfold), classes=f"message {cls}{internal}{failed}"
+                )
             )
         history = Content("\n").join(event_line(e, tz) for e in d.events)
         widgets.append(Static(Content.assemble(("History\n", "bold"), history), classes="history"))
         await box.mount_all(widgets)
+        # A live re-render keeps the reader where they were.
+        box.call_after_refresh(box.scroll_to, y=scroll_y, animate=False)
 
     def targets(self) -> list[int]:
         return [self.number]
@@ -296,3 +483,66 @@ class DetailScreen(TicketScreen):
     async def action_unfold(self) -> None:
         self.unfold = not self.unfold
         await self.render_detail()
+
+    # ------------------------------------------------------------------ attachments
+
+    @property
+    def attachments(self) -> list[AttachmentRecord]:
+        d = self.detail
+        return [a for m in d.messages for a in m.attachments] if d is not None else []
+
+    def action_save_attachment(self) -> None:
+        atts = self.attachments
+        if not atts:
+            self.helpdesk.say("this ticket has no attachments", severity="warning")
+            return
+        if len(atts) == 1:
+            self._ask_path(atts[0])
+            return
+        options = [
+            (
+                str(a.id),
+                Content.assemble(line(a.filename, "bold"), (f"  {a.size} bytes", "$text-muted")),
+            )
+            for a in atts
+        ]
+
+        def chosen(value: str | None) -> None:
+            pick = next((a for a in atts if str(a.id) == value), None)
+            if pick is not None:
+                self._ask_path(pick)
+
+        self.app.push_screen(PickDialog("Save which attachment?", options), chosen)
+
+    def _ask_path(self, attachment: AttachmentRecord) -> None:
+        from helpdesk_tui.mail.clean import safe_filename
+
+        home = Path.home()
+        folder = home / "Downloads" if (home / "Downloads").is_dir() else home
+        default = str(folder / safe_filename(attachment.filename))
+
+        def chosen(value: str | None) -> None:
+            if value:
+                self._save(attachment, value)
+
+        title = f"Save {plain_line(attachment.filename)} to"  # a stranger's file name
+        self.app.push_screen(SaveDialog(title, default), chosen)
+
+    def _save(self, attachment: AttachmentRecord, chosen: str) -> None:
+        desk = self.helpdesk.desk
+        if desk is None:
+            return
+        from helpdesk_tui.paths import attachments_dir_for
+
+        root = attachments_dir_for(desk.store.url)
+        app = self.helpdesk
+
+        def write() -> None:
+            try:
+                target = save_attachment(root, attachment, chosen)
+            except SaveError as exc:
+                app.call_from_thread(app.say, str(exc), severity="error")
+                return
+            app.call_from_thread(app.say, f"saved {target}")
+
+        self.app.run_worker(write, thread=True, group="attachment-save", exit_on_error=False)

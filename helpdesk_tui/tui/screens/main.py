@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import on
 from textual.app import ComposeResult
@@ -15,9 +15,15 @@ from textual.widgets import Footer, OptionList, Static
 from helpdesk_tui.tui.messages import Outcome, TaggedFound
 from helpdesk_tui.tui.screens.base import TICKET_BINDINGS, TicketScreen
 from helpdesk_tui.tui.screens.dialogs import GotoDialog, PromptDialog
-from helpdesk_tui.tui.text import line
+from helpdesk_tui.tui.text import line, plain_line
 from helpdesk_tui.tui.widgets.sidebar import Sidebar
+from helpdesk_tui.tui.widgets.statusbar import StatusBar
 from helpdesk_tui.tui.widgets.ticket_list import TicketList
+
+if TYPE_CHECKING:
+    from helpdesk_tui.desk.search import SavedSearch
+    from helpdesk_tui.desk.views import ViewSpec
+    from helpdesk_tui.tui.live import LiveStatus
 
 
 class MainScreen(TicketScreen):
@@ -31,6 +37,9 @@ class MainScreen(TicketScreen):
         Binding("space", "tag", "Tag", show=False, id="list.tag"),
         Binding("T", "tag_pattern", "Tag by subject", show=False, id="list.tag_pattern"),
         Binding("semicolon", "batch", "Next action on tagged", show=False, id="list.batch"),
+        Binding("slash", "search", "Search", id="list.search"),
+        Binding("S", "save_search", "Save search", show=False, id="list.save_search"),
+        Binding("D", "app.dashboard", "Dashboard", show=False, id="app.dashboard"),
         *TICKET_BINDINGS,
     ]
     """List keys; the ticket actions come from TicketScreen."""
@@ -41,12 +50,17 @@ class MainScreen(TicketScreen):
         self._focus_after: int | None = None
         self._stale = False
         self._was_batch = False
+        self.searches: list[SavedSearch] = []
+        """The agent's saved searches (sidebar entries 1-9)."""
+        self.search_text = ""
+        """The last search typed after `/` (the sidebar's "Search" entry)."""
 
     def compose(self) -> ComposeResult:
         yield Static(Content("helpdesk"), id="topbar")
         with Horizontal(id="main"):
             yield Sidebar(id="sidebar")
             yield TicketList(id="tickets")
+        yield StatusBar(id="statusbar")
 
     @property
     def tickets(self) -> TicketList:
@@ -65,11 +79,10 @@ class MainScreen(TicketScreen):
             self.helpdesk.open_desk()
 
     def desk_ready(self) -> None:
-        from helpdesk_tui.desk.views import VIEWS
-
-        self.query_one(Sidebar).set_views(VIEWS, self.view)
+        self._set_views()
         self.tickets.load(self.view)
         self.update_topbar()
+        self.helpdesk.load_saved_searches(self._searches_loaded)
 
     def on_screen_suspend(self) -> None:
         # A dialog's result arrives as an action of its own; only full screens make us stale.
@@ -81,6 +94,20 @@ class MainScreen(TicketScreen):
         if stale and self.helpdesk.views is not None and self.tickets.loaded:
             current = self.tickets.current
             self.tickets.load(self.view, focus=current.number if current else None, keep_index=True)
+
+    def live_refresh(self) -> None:
+        """The store changed elsewhere: reload the page on screen; the cursor keeps its ticket."""
+        lst = self.tickets
+        if self.helpdesk.views is None or not lst.loaded or lst._loading:
+            return
+        current = lst.current
+        lst.load(self.view, focus=current.number if current else None, keep_index=True)
+
+    def set_status(self, status: LiveStatus) -> None:
+        from datetime import UTC
+
+        desk = self.helpdesk.desk
+        self.query_one(StatusBar).show(status, desk.tz if desk is not None else UTC)
 
     def set_counts(self, counts: dict[str, int]) -> None:
         self.query_one(Sidebar).set_counts(counts)
@@ -120,15 +147,97 @@ class MainScreen(TicketScreen):
         self.tickets.focus()
 
     def action_goto(self) -> None:
+        from helpdesk_tui.desk.views import ViewSpec
+
         specs = self.query_one(Sidebar).specs
         if not specs:
             return
 
         def chosen(view: str | None) -> None:
-            if view is not None:
+            if view == "dashboard":
+                self.helpdesk.action_dashboard()
+            elif view is not None:
                 self.switch_view(view)
 
-        self.app.push_screen(GotoDialog(specs), chosen)
+        dashboard = ViewSpec("dashboard", "Dashboard", "d", "newest")
+        self.app.push_screen(GotoDialog([*specs, dashboard]), chosen)
+
+    # ------------------------------------------------------------------ search
+
+    def _specs(self) -> list[ViewSpec]:
+        """The fixed views, the saved searches (1-9), then the search typed last (s)."""
+        from helpdesk_tui.desk.views import VIEWS, ViewSpec, search_view
+
+        specs = list(VIEWS)
+        for n, saved in enumerate(self.searches[:9], start=1):
+            specs.append(
+                ViewSpec(search_view(saved.query), plain_line(saved.name), str(n), "newest")
+            )
+        ids = {v.id for v in specs}
+        if self.search_text and search_view(self.search_text) not in ids:
+            label = plain_line("Search: " + self.search_text)
+            specs.append(ViewSpec(search_view(self.search_text), label, "s", "newest"))
+        return specs
+
+    def _set_views(self) -> None:
+        specs = self._specs()
+        shown = self.view if any(v.id == self.view for v in specs) else specs[0].id
+        self.query_one(Sidebar).set_views(specs, shown)
+        self.set_counts(self.query_one(Sidebar).counts)
+
+    def _searches_loaded(self, searches: list[SavedSearch]) -> None:
+        self.searches = searches
+        self._set_views()
+        self.update_topbar()
+
+    def action_search(self) -> None:
+        """`/`: type a query; the list shows its matches as the "Search" view."""
+        if self.helpdesk.views is None:
+            self.helpdesk.say("the desk is still opening", severity="warning")
+            return
+
+        def chosen(text: str | None) -> None:
+            if text:
+                self.run_search(text)
+
+        self.app.push_screen(
+            PromptDialog("Search", 'words "a phrase" from: status: owner:me is:unread after:3d'),
+            chosen,
+        )
+
+    def run_search(self, text: str) -> None:
+        """Check the query (at once for syntax, in a worker for names), then show its matches."""
+        from helpdesk_tui.desk.search import SearchError, parse_query
+        from helpdesk_tui.desk.views import search_view
+
+        try:
+            parse_query(text)
+        except SearchError as exc:
+            self.helpdesk.say(str(exc), severity="error")
+            return
+
+        def show(view: str) -> None:
+            self.search_text = text
+            self.view = view
+            self._set_views()
+            self.switch_view(view)
+
+        self.helpdesk.check_search(search_view(text), show)
+
+    def action_save_search(self) -> None:
+        """`S`: keep the search on screen under a name, as a sidebar entry."""
+        from helpdesk_tui.desk.views import SEARCH_PREFIX, is_search
+
+        if not is_search(self.view):
+            self.helpdesk.say("no search on screen: `/` searches first", severity="warning")
+            return
+        query = self.view.removeprefix(SEARCH_PREFIX)
+
+        def chosen(name: str | None) -> None:
+            if name:
+                self.helpdesk.save_search(name, query, self._searches_loaded)
+
+        self.app.push_screen(PromptDialog("Save this search as", query[:40]), chosen)
 
     @on(TicketList.Open)
     def _open(self, event: TicketList.Open) -> None:

@@ -1,21 +1,47 @@
-"""Register a request by hand (the phone scenario): customer, subject, text, queue, owner."""
+"""Register a request by hand (the phone scenario): customer, subject, text, queue, owner.
+
+The customer is found as the agent types: an address prefix or part of a name looks the desk's
+customers up in a thread worker, and the matches appear under the fields (down moves into
+them, enter takes one). Typing on past the matches registers a new customer.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
+from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Select, Static, TextArea
+from textual.widgets import Footer, Input, OptionList, Select, Static, TextArea
+from textual.widgets.option_list import Option
 
 from helpdesk_tui.tui.messages import Registered
 from helpdesk_tui.tui.text import line
 
 if TYPE_CHECKING:
+    from helpdesk_tui.desk.records import CustomerRecord
     from helpdesk_tui.tui.app import HelpdeskApp
+
+
+class CustomersFound(Message):
+    def __init__(self, generation: int, customers: list[CustomerRecord]) -> None:
+        super().__init__()
+        self.generation = generation
+        self.customers = customers
+
+
+def customer_prompt(c: CustomerRecord) -> Content:
+    return Content.assemble(
+        line(c.name or "(no name)", "bold"),
+        "  ",
+        line(", ".join(c.addresses[:3]), "$text-accent"),
+        line(f"  {c.company}" if c.company else "", "$text-muted"),
+    )
+
 
 NOBODY = "-"
 
@@ -27,7 +53,13 @@ class RegisterScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save", id="register.save"),
         Binding("escape", "back", "Back", id="register.back"),
+        Binding("down", "to_matches", "Known customers", show=False, id="register.matches"),
     ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.matches: list[CustomerRecord] = []
+        self._generation = 0
 
     @property
     def helpdesk(self) -> HelpdeskApp:
@@ -48,6 +80,7 @@ class RegisterScreen(Screen[None]):
                 with Vertical():
                     yield Static(Content("Customer name"), classes="label")
                     yield Input(placeholder="optional", id="name")
+            yield OptionList(id="matches")
             yield Static(Content("Subject"), classes="label")
             yield Input(id="subject")
             yield Static(Content("Text"), classes="label")
@@ -88,6 +121,61 @@ class RegisterScreen(Screen[None]):
             widget.cursor_blink = blink
         self.query_one(TextArea).cursor_blink = blink
         self.query_one("#email", Input).focus()
+        self.query_one("#matches").display = False
+
+    # ------------------------------------------------------------------ customer search
+
+    @on(Input.Changed, "#email, #name")
+    def _search(self, event: Input.Changed) -> None:
+        self._generation += 1
+        generation, text = self._generation, event.value
+        desk = self.helpdesk.desk
+        if desk is None or len(text.strip()) < 2:
+            self._show_matches(generation, [])
+            return
+
+        def find() -> None:
+            self.post_message(CustomersFound(generation, desk.find_customers(text)))
+
+        self.app.run_worker(find, thread=True, group="customer-search", exit_on_error=False)
+
+    def on_customers_found(self, message: CustomersFound) -> None:
+        message.stop()
+        self._show_matches(message.generation, message.customers)
+
+    def _show_matches(self, generation: int, customers: list[CustomerRecord]) -> None:
+        if generation != self._generation:
+            return  # an older search answered late
+        email = self.query_one("#email", Input).value.strip().lower()
+        # The exact customer already typed in full needs no suggestion.
+        self.matches = [c for c in customers if email not in c.addresses or len(customers) > 1]
+        box = self.query_one("#matches", OptionList)
+        box.set_options([Option(customer_prompt(c), id=str(c.id)) for c in self.matches])
+        box.display = bool(self.matches)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "to_matches":
+            focused = self.focused
+            return bool(self.matches) and focused is not None and focused.id in ("email", "name")
+        return True
+
+    def action_to_matches(self) -> None:
+        box = self.query_one("#matches", OptionList)
+        box.focus()
+        box.highlighted = 0
+
+    @on(OptionList.OptionSelected, "#matches")
+    def _pick(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        chosen = next((c for c in self.matches if str(c.id) == event.option.id), None)
+        if chosen is None:
+            return
+        with self.prevent(Input.Changed):
+            self.query_one("#email", Input).value = chosen.addresses[0] if chosen.addresses else ""
+            self.query_one("#name", Input).value = chosen.name
+        self.matches = []
+        self.query_one("#matches").display = False
+        self.query_one("#subject", Input).focus()
 
     def action_back(self) -> None:
         self.dismiss(None)

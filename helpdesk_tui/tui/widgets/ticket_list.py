@@ -312,9 +312,9 @@ class TicketList(ScrollView, can_focus=True):
         if index >= self.total:
             if index == 0 and self.loaded:
                 dim = base + self.get_component_rich_style("ticket-list--dim")
-                return Strip([Segment("  No tickets in this view", dim)]).adjust_cell_length(
-                    width, base
-                )
+                searching = self.view.startswith("search:")
+                empty = "  No tickets match" if searching else "  No tickets in this view"
+                return Strip([Segment(empty, dim)]).adjust_cell_length(width, base)
             return Strip.blank(width, base)
         ticket = self.row(index)
         style = base
