@@ -188,6 +188,8 @@ class Worker:
         with the same Message-ID and marked ambiguous (see desk/outbox.py).
         """
         sent: list[int] = []
+        # Recording runs in a thread while the next mails go out: SQLite releases the GIL.
+        recording: list[asyncio.Task[None]] = []
         async with SmtpSession(settings) as session:
             for item in items:
                 try:
@@ -202,7 +204,13 @@ class Worker:
                 if result.outcome == "sent" and not item.ambiguous:
                     sent.append(item.id)
                     if len(sent) >= SENT_BATCH:
-                        outbox.record_sent(self.store, self.desk.clock, sent)
+                        recording.append(
+                            asyncio.create_task(
+                                asyncio.to_thread(
+                                    outbox.record_sent, self.store, self.desk.clock, sent
+                                )
+                            )
+                        )
                         sent = []
                 else:
                     deferred = [r[0] for r in result.refused] if result.accepted_data else None
@@ -216,6 +224,7 @@ class Worker:
                         remaining=deferred if result.outcome == "retry" else None,
                     )
                 setattr(report, result.outcome, getattr(report, result.outcome) + 1)
+        await asyncio.gather(*recording)
         outbox.record_sent(self.store, self.desk.clock, sent)
 
     def _build(self, item: OutgoingItem) -> bytes:

@@ -13,6 +13,7 @@ import asyncio
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,6 +28,8 @@ from helpdesk_tui.desk import outbox  # noqa: E402
 from helpdesk_tui.desk.outbox import OutgoingItem  # noqa: E402
 from helpdesk_tui.desk.session import DeskHandle, open_desk  # noqa: E402
 from helpdesk_tui.worker import Worker  # noqa: E402
+
+ROUNDS = 3
 
 
 def free_port() -> int:
@@ -105,22 +108,29 @@ def main() -> int:
         print(f"queued {args.replies} replies in {time.perf_counter() - t:.1f} s")
 
         worker = Worker(h, parse_processes=1)
-        t = time.perf_counter()
-        sent = 0
-        while True:
-            report = worker.duty_outbox(limit=500)
-            if report.sent + report.retry + report.failed == 0:
-                break
-            sent += report.sent
-        ours = time.perf_counter() - t
-        assert sent == args.replies, f"sent {sent}"
+        ours_times: list[float] = []
+        for _ in range(ROUNDS):
+            requeue(h)  # untimed: every round drains the same 2,000 queued replies
+            t = time.perf_counter()
+            sent = 0
+            while True:
+                report = worker.duty_outbox(limit=500)
+                if report.sent + report.retry + report.failed == 0:
+                    break
+                sent += report.sent
+            ours_times.append(time.perf_counter() - t)
+            assert sent == args.replies, f"sent {sent}"
         # the same messages, prebuilt outside the timed loop, for the raw rate
         items = outbox_items(h)
-        built = [(i.mail_from, list(i.recipients), worker._build(i)) for i in items]
-        raw = asyncio.run(raw_send(port, built))
-        ours_rate, raw_rate = args.replies / ours, len(built) / raw
-        print(f"outbox duty: {args.replies} mails in {ours:.2f} s = {ours_rate:.0f} msg/s")
-        print(f"raw aiosmtplib loop: {raw_rate:.0f} msg/s")
+        built = [(i.mail_from, list(i.recipients), i.raw or b"") for i in items]
+        raw_times = [asyncio.run(raw_send(port, built)) for _ in range(ROUNDS)]
+        ours_rate = args.replies / statistics.median(ours_times)
+        raw_rate = len(built) / statistics.median(raw_times)
+        print(
+            f"outbox duty: {args.replies} mails, median of {ROUNDS} rounds "
+            f"{statistics.median(ours_times):.2f} s = {ours_rate:.0f} msg/s"
+        )
+        print(f"raw aiosmtplib loop (same bytes, one connection): {raw_rate:.0f} msg/s")
         print(f"ratio (outbox / raw): {ours_rate / raw_rate:.2f}x")
     finally:
         server.terminate()
@@ -129,8 +139,7 @@ def main() -> int:
     return 0
 
 
-def outbox_items(h: DeskHandle) -> list[OutgoingItem]:
-    """Claim every sent item again (reset to queued first) to get the same build inputs."""
+def requeue(h: DeskHandle) -> None:
     import sqlalchemy as sa
 
     from helpdesk_tui.store import models as M
@@ -138,6 +147,11 @@ def outbox_items(h: DeskHandle) -> list[OutgoingItem]:
     h.store.write(
         lambda s: s.execute(sa.update(M.Outbox).values(state="queued", next_attempt_at=None))
     )
+
+
+def outbox_items(h: DeskHandle) -> list[OutgoingItem]:
+    """Claim every item again (requeued first) to get the exact bytes the duty sent."""
+    requeue(h)
     items = []
     while batch := outbox.claim(h.store, h.desk.clock, "bench", limit=1000):
         items.extend(batch)
