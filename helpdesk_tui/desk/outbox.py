@@ -27,19 +27,11 @@ from helpdesk_tui.mail.compose import (
     build_message,
     to_bytes,
 )
+from helpdesk_tui.mail.smtp import GIVE_UP_AFTER, backoff_after
 from helpdesk_tui.store import models as M
 from helpdesk_tui.store.engine import Store
 
 STALE_CLAIM = timedelta(minutes=10)
-GIVE_UP_AFTER = timedelta(hours=24)
-# 1, 5, 15, 60 minutes, then doubling, capped so a retry happens at least every 6 hours.
-_SCHEDULE = (1, 5, 15, 60)
-
-
-def backoff(attempts: int) -> timedelta:
-    if attempts <= len(_SCHEDULE):
-        return timedelta(minutes=_SCHEDULE[max(attempts, 1) - 1])
-    return timedelta(minutes=min(60 * 2 ** (attempts - len(_SCHEDULE)), 360))
 
 
 @dataclass(frozen=True)
@@ -252,7 +244,7 @@ def record(
                 o.state, o.next_attempt_at = "failed", None
                 o.last_error = f"gave up after {o.attempts} attempts over 24 h: {text}"
             else:
-                o.state, o.next_attempt_at = "retry", now + backoff(o.attempts)
+                o.state, o.next_attempt_at = "retry", now + backoff_after(o.attempts)
                 o.last_error = text
         elif outcome == "failed":
             o.state, o.next_attempt_at, o.last_error = "failed", None, text
