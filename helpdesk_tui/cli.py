@@ -291,11 +291,17 @@ def _handle(args: argparse.Namespace, *, actor: str | None = None) -> DeskHandle
     )
 
 
-def _done(args: argparse.Namespace, handle: DeskHandle, detail: TicketDetail, verb: str) -> None:
+def _emit(args: argparse.Namespace, detail: TicketDetail, line: str) -> int:
+    """The ticket as JSON for scripts, or one line for people."""
     if getattr(args, "json", False):
         _print_json(ticket_json(detail))
     else:
-        print(f"#{detail.number} {verb} ({detail.summary.status})")
+        print(line)
+    return EXIT_OK
+
+
+def _done(args: argparse.Namespace, handle: DeskHandle, detail: TicketDetail, verb: str) -> None:
+    _emit(args, detail, f"#{detail.number} {verb} ({detail.summary.status})")
 
 
 def cmd_ticket_new(args: argparse.Namespace) -> int:
@@ -309,11 +315,7 @@ def cmd_ticket_new(args: argparse.Namespace) -> int:
         category=args.category,
         owner=args.owner,
     )
-    if args.json:
-        _print_json(ticket_json(d))
-    else:
-        print(f"#{d.number} registered")
-    return EXIT_OK
+    return _emit(args, d, f"#{d.number} registered")
 
 
 def cmd_ticket_list(args: argparse.Namespace) -> int:
@@ -527,31 +529,19 @@ def cmd_ticket_postpone(args: argparse.Namespace) -> int:
         d = h.desk.postpone(args.number, until=when)
     else:
         d = h.desk.postpone(args.number, preset=args.for_)
-    if args.json:
-        _print_json(ticket_json(d))
-    else:
-        print(f"#{d.number} postponed until {_fmt_time(d.activate_at, h)}")
-    return EXIT_OK
+    return _emit(args, d, f"#{d.number} postponed until {_fmt_time(d.activate_at, h)}")
 
 
 def cmd_ticket_merge(args: argparse.Namespace) -> int:
     h = _handle(args)
     d = h.desk.merge(args.number, args.into)
-    if args.json:
-        _print_json(ticket_json(d))
-    else:
-        print(f"#{args.number} merged into #{d.number}")
-    return EXIT_OK
+    return _emit(args, d, f"#{args.number} merged into #{d.number}")
 
 
 def cmd_ticket_split(args: argparse.Namespace) -> int:
     h = _handle(args)
     d = h.desk.split(args.number, args.message, subject=args.subject)
-    if args.json:
-        _print_json(ticket_json(d))
-    else:
-        print(f"#{d.number} split off #{args.number}")
-    return EXIT_OK
+    return _emit(args, d, f"#{d.number} split off #{args.number}")
 
 
 def cmd_ticket_tag(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -56,6 +57,26 @@ class IngestResult:
 class AckSettings:
     per_sender_per_day: int = 1
     per_sender_per_3h: int = 10
+
+
+def incoming_message_fields(parsed: ParsedMail) -> dict[str, Any]:
+    """The Message columns an incoming mail fills, the same on the per-mail and bulk paths."""
+    return {
+        "direction": "in",
+        "from_addr": parsed.from_addr or "",
+        "from_name": parsed.from_name,
+        "to_addrs": list(parsed.to),
+        "cc_addrs": list(parsed.cc),
+        "subject": parsed.subject,
+        "body_text": parsed.text,
+        "body_html": parsed.html,
+        "raw_headers": parsed.raw_headers,
+        "rfc_message_id": parsed.message_id,
+        "in_reply_to": parsed.in_reply_to,
+        "references": " ".join(parsed.references),
+        "needs_review": parsed.needs_review,
+        "review_error": parsed.review_reason if parsed.needs_review else "",
+    }
 
 
 class _Lookup:
@@ -286,7 +307,6 @@ class Intake:
         ticket: M.Ticket | None = None
         new_ticket = False
         rule, evidence = decision.rule, decision.evidence
-        sender = parsed.from_addr or ""
         if decision.ticket is not None:
             ticket = desk._ticket(s, decision.ticket)
             if ticket.merged_into_id is not None:
@@ -319,24 +339,11 @@ class Intake:
         msg = desk._add_message(
             s,
             ticket,
-            direction="in",
             visibility="internal" if internal else "external",
             kind=kind,
-            from_addr=sender,
-            from_name=parsed.from_name,
-            to_addrs=list(parsed.to),
-            cc_addrs=list(parsed.cc),
-            subject=parsed.subject,
-            body_text=parsed.text,
-            body_html=parsed.html,
-            raw_headers=parsed.raw_headers,
-            rfc_message_id=parsed.message_id,
-            in_reply_to=parsed.in_reply_to,
-            references=" ".join(parsed.references),
             thread_rule=rule,
             thread_evidence=evidence,
-            needs_review=parsed.needs_review,
-            review_error=review_reason,
+            **incoming_message_fields(parsed),
         )
         for att in parsed.attachments:
             s.add(

@@ -28,6 +28,7 @@ from pydantic_core import PydanticUndefined
 from sqlmodel import Session, SQLModel, col, select
 
 from helpdesk_tui.desk import escalation, outbox
+from helpdesk_tui.desk.intake import incoming_message_fields
 from helpdesk_tui.desk.service import normalize_address
 from helpdesk_tui.mail.autoreply import ack_decision, rate_limited
 from helpdesk_tui.mail.compose import ComposeError
@@ -40,6 +41,7 @@ from helpdesk_tui.store import models as M
 
 if TYPE_CHECKING:
     from helpdesk_tui.desk.intake import IncomingMail, IngestResult, Intake
+
 
 log = logging.getLogger("helpdesk.intake")
 
@@ -564,24 +566,11 @@ class FastBatch:
                     id=message_id,
                     ticket_id=t,
                     created_at=now,
-                    direction="in",
                     visibility="external",
                     kind="customer",
-                    from_addr=parsed.from_addr or "",
-                    from_name=parsed.from_name,
-                    to_addrs=list(parsed.to),
-                    cc_addrs=list(parsed.cc),
-                    subject=parsed.subject,
-                    body_text=parsed.text,
-                    body_html=parsed.html,
-                    raw_headers=parsed.raw_headers,
-                    rfc_message_id=parsed.message_id,
-                    in_reply_to=parsed.in_reply_to,
-                    references=" ".join(parsed.references),
                     thread_rule="new",
                     thread_evidence=p.evidence,
-                    needs_review=parsed.needs_review,
-                    review_error=parsed.review_reason if parsed.needs_review else "",
+                    **incoming_message_fields(parsed),
                 )
             )
             message_id += 1
