@@ -107,10 +107,14 @@ class MainScreen(TicketScreen):
         from datetime import UTC
 
         desk = self.helpdesk.desk
-        self.query_one(StatusBar).show(status, desk.tz if desk is not None else UTC)
+        for bar in self.query(StatusBar):  # absent while composing or tearing down
+            bar.show(status, desk.tz if desk is not None else UTC)
 
     def set_counts(self, counts: dict[str, int]) -> None:
-        self.query_one(Sidebar).set_counts(counts)
+        # Counts come from a worker and may land while the screen is still composing or
+        # already being torn down; the next refresh brings them again.
+        for sidebar in self.query(Sidebar):
+            sidebar.set_counts(counts)
 
     def update_topbar(self) -> None:
         app = self.helpdesk
