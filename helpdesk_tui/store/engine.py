@@ -25,7 +25,7 @@ T = TypeVar("T")
 
 # The newest migration; a store already there skips Alembic entirely (its import and the
 # upgrade check cost the app's first paint about 0.1 s). A test keeps this equal to the head.
-SCHEMA_HEAD = "0003"
+SCHEMA_HEAD = "0004"
 BUSY_TIMEOUT_MS = 5000
 # How long a unit of work keeps retrying while the database is busy before the agent is told.
 WRITE_PATIENCE_S = 60.0

@@ -387,6 +387,16 @@ class AckDecision(SQLModel, table=True):
     at: datetime = _ts(nullable=False)
 
 
+class Presence(SQLModel, table=True):
+    """Who has a ticket open or is composing on it: soft, expiring with the heartbeat."""
+
+    ticket_id: int = Field(foreign_key="ticket.id", primary_key=True)
+    agent_id: int = Field(foreign_key="agent.id", primary_key=True)
+    session: str = Field(primary_key=True)  # host:pid of the app, so two terminals stay apart
+    activity: str = "viewing"  # viewing | composing
+    seen_at: datetime = _ts(nullable=False, index=True)
+
+
 class Meta(SQLModel, table=True):
     """Desk-wide key/value facts: the HMAC secret for Message-IDs, the worker lease."""
 
