@@ -585,7 +585,7 @@ def cmd_config_init(args: argparse.Namespace) -> int:
     from helpdesk_tui import paths
     from helpdesk_tui.config import EXAMPLE_CONFIG
 
-    target = Path(args.config) if args.config else paths.config_file()
+    target = Path(args.config) if args.config else paths.user_config_file()
     if target.exists() and not args.force:
         raise CliError(f"{target} exists already; use --force to overwrite it")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -675,20 +675,35 @@ def cmd_worker(args: argparse.Namespace) -> int:
     import logging
     import threading
 
-    from helpdesk_tui.worker import Worker, install_signal_handlers
+    from helpdesk_tui.worker import Worker, freeze_startup_objects, install_signal_handlers
 
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
     h = _handle(args, actor="")
+    freeze_startup_objects()
     stop = threading.Event()
     install_signal_handlers(stop)
     worker = Worker(h, stop=stop)
     if args.once:
+        from helpdesk_tui.desk import lease
+
+        # One pass, but never beside a daemon or an app that runs the duties already.
+        keeper = lease.Keeper(h.store, lease.holder_id("once"), kind="once")
+        keeper.start()
         try:
+            if not keeper.held.is_set():
+                now = lease.wall_now()
+                current = lease.live_holder(h.store, now)
+                who = lease.describe(current, now) if current else "another process"
+                raise CliError(
+                    f"not running the duties: {who} runs them for this store; a lease whose "
+                    f"holder stopped is free after {lease.TTL:.0f} s"
+                )
             report = worker.run_once()
         finally:
+            keeper.close()
             worker.close()
         for sync in report.sync:
             state = f"error: {sync.error}" if sync.error else "ok"
@@ -706,9 +721,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
-    from helpdesk_tui.worker import import_archive
+    from helpdesk_tui.worker import freeze_startup_objects, import_archive
 
     h = _handle(args, actor="")
+    freeze_startup_objects()
     path = Path(args.path)
     if not path.exists():
         raise CliError(f"no such file or folder: {path}")
@@ -857,6 +873,64 @@ def cmd_outbox_cancel(args: argparse.Namespace) -> int:
     h.desk.whoami()
     record = outbox.cancel(h.store, args.id)
     print(f"outbox item {record.id} cancelled")
+    return EXIT_OK
+
+
+def cmd_setup_shared(args: argparse.Namespace) -> int:
+    from helpdesk_tui import paths
+    from helpdesk_tui.desk.shared_setup import SetupError, setup_shared
+
+    config = Path(args.system_config) if args.system_config else paths.system_config_file()
+    try:
+        r = setup_shared(Path(args.directory), args.group, system_config=config)
+    except SetupError as exc:
+        raise CliError(str(exc)) from exc
+    print(f"{r.directory}: group {r.group}, mode 2770 (setgid)")
+    print(f"store {r.db_file}: {'created' if r.created_store else 'migrated'}, mode 0660")
+    for line in r.fixed:
+        print(f"  fixed {line}")
+    for line in r.warnings:
+        print(f"warning: {line}", file=sys.stderr)
+    if r.config_written:
+        print(f"wrote {r.config_path}: agents without a config of their own use this store")
+    elif r.config_note:
+        print(r.config_note)
+        print(r.config_snippet, end="")
+    else:
+        print(f"{r.config_path} names this store already")
+    print(
+        "next steps:\n"
+        f"  usermod -aG {r.group} LOGIN      for each agent (they log in again afterwards)\n"
+        f"  useradd --system --gid {r.group} --home-dir {r.directory} "
+        "--shell /usr/sbin/nologin helpdesk\n"
+        "  install docs/helpdesk-worker.service as /etc/systemd/system/helpdesk-worker.service,\n"
+        "  then: systemctl enable --now helpdesk-worker\n"
+        "  helpdesk backup /var/backups/helpdesk/   from cron, for a consistent copy"
+    )
+    return EXIT_OK
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from helpdesk_tui import paths
+    from helpdesk_tui.desk.backup import BackupError, BackupUnsupported, backup
+
+    if getattr(args, "db", None):
+        url = paths.db_url(args.db)
+    elif getattr(args, "config", None):
+        url = paths.default_db_url(paths.configured_store_url(Path(args.config)))
+    else:
+        url = paths.default_db_url()
+    try:
+        r = backup(url, Path(args.path), force=args.force)
+    except BackupUnsupported as exc:
+        print(f"helpdesk: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BackupError as exc:
+        raise CliError(str(exc)) from exc
+    print(
+        f"{r.path}: {r.size / 1e6:.1f} MB, {r.tickets} tickets, {r.messages} messages, "
+        f"{r.attachments} attachments; integrity ok ({r.seconds:.1f} s)"
+    )
     return EXIT_OK
 
 
@@ -1107,6 +1181,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("name")
 
+    p = add(sub, "setup-shared", cmd_setup_shared, "prepare a store for agents of one group")
+    p.add_argument("--group", required=True, help="the Unix group of the agents")
+    p.add_argument("directory", help="the shared folder, e.g. /srv/helpdesk")
+    p.add_argument(
+        "--system-config",
+        metavar="FILE",
+        help="where agents find the store (default /etc/helpdesk-tui/config.toml)",
+    )
+
+    p = add(sub, "backup", cmd_backup, "a consistent copy of the live store (SQLite)")
+    p.add_argument("path", help="the copy's file, or a folder for a dated file")
+    p.add_argument("--force", action="store_true", help="replace an existing file")
+
     p = add(sub, "demo", cmd_demo, "fill the store with demo data")
     p.add_argument("--tickets", type=int, default=500)
     p.add_argument("--seed", type=int, default=1)
@@ -1115,9 +1202,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _app_only(argv: Sequence[str]) -> argparse.Namespace | None:
+    """`helpdesk [--db X] [--config Y]` parsed without building every subcommand's parser.
+
+    The full parser costs the app's first frame about 10 ms; anything but these two options
+    (help, a command, an abbreviation, a value that looks like an option) returns None and
+    goes through it as before.
+    """
+    args = argparse.Namespace(func=cmd_app, command=None)
+    rest = list(argv)
+    while rest:
+        name, eq, value = rest.pop(0).partition("=")
+        if name not in ("--db", "--config"):
+            return None
+        if not eq:
+            if not rest or rest[0].startswith("-"):
+                return None
+            value = rest.pop(0)
+        setattr(args, name.removeprefix("--"), value)
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _app_only(sys.argv[1:] if argv is None else argv)
+    if args is None:
+        args = build_parser().parse_args(argv)
     if args.func is cmd_app:
         # The app paints first and opens the store in a worker: importing the store here
         # would cost the first frame about 0.3 s.

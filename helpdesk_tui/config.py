@@ -224,6 +224,7 @@ class Config:
     priorities: tuple[PriorityConfig, ...] = ()
     mailboxes: tuple[MailboxConfig, ...] = ()
     smtp: SmtpConfig | None = None
+    store_url: str = ""  # [store] url: a path or SQLAlchemy URL; "" = the user's data folder
     path: Path | None = None
 
     @property
@@ -460,7 +461,18 @@ def _path_text(base: Path | None, value: str) -> str:
     return str(path) if path is not None else ""
 
 
-_TOP = ("desk", "autoreply", "agent", "category", "status", "priority", "mailbox", "smtp")
+_TOP = (
+    "desk",
+    "autoreply",
+    "agent",
+    "category",
+    "status",
+    "priority",
+    "mailbox",
+    "smtp",
+    "store",
+)
+_STORE = ("url",)
 _DESK = ("name", "timezone", "domain", "templates", "cursor_after_action", "bell")
 _AUTOREPLY = ("per_sender_per_day", "per_sender_per_3h")
 _AGENT = ("login", "name", "email")
@@ -536,6 +548,10 @@ def _parse(data: Mapping[str, Any], path: Path | None) -> Config:
     if "smtp" in data:
         smtp = _smtp(r, r.table(data, "", "smtp"), path)
 
+    store_t = r.table(data, "", "store")
+    r.only(store_t, "store", _STORE)
+    store_url = r.text(store_t, "store", "url")
+
     if r.problems:
         raise ConfigError(r.problems)
     return Config(
@@ -547,8 +563,16 @@ def _parse(data: Mapping[str, Any], path: Path | None) -> Config:
         priorities=priorities or default_priorities(),
         mailboxes=mailboxes,
         smtp=smtp,
+        store_url=_store_url(store_url, path),
         path=path,
     )
+
+
+def _store_url(value: str, path: Path | None) -> str:
+    """A relative store path is relative to the config file, as every other path here."""
+    from helpdesk_tui.paths import anchored_url
+
+    return anchored_url(value, path) if value else ""
 
 
 def _each(r: _Reader, data: Mapping[str, Any], name: str) -> list[tuple[int, dict[str, Any]]]:
@@ -725,6 +749,11 @@ def load_config(path: Path | None) -> Config:
     except FileNotFoundError as exc:
         hint = "no such file; `helpdesk config init` writes a commented example"
         raise ConfigError([ConfigProblem(str(path), "", hint)]) from exc
+    except PermissionError as exc:
+        from helpdesk_tui.shared import denied_reason
+
+        why = f"cannot read it: {denied_reason(path, need=os.R_OK)}"
+        raise ConfigError([ConfigProblem(str(path), "", why)]) from exc
     except OSError as exc:
         raise ConfigError([ConfigProblem(str(path), "", f"cannot read: {exc.strerror}")]) from exc
     try:
@@ -1201,4 +1230,7 @@ security = "starttls"                 # smtps | starttls | plain
 username = "support@example.com"
 password_env = "SUPPORT_SMTP_PASSWORD"
 timeout = 30
+
+# [store]                             # the database; default: a file in your data folder
+# url = "/srv/helpdesk/helpdesk.sqlite3"   # a path, or a postgresql+psycopg://... URL
 """

@@ -4,9 +4,10 @@ One Meta row, "worker_lease", holds JSON {holder, kind, host, pid, heartbeat}. A
 it every few seconds; a lease whose heartbeat is older than the TTL is free. `helpdesk worker`
 (kind "daemon") takes a lease from an app (kind "app") at once, so starting the daemon moves
 the duties out of the agents' apps; an app never takes a live lease. Taking, renewing and
-comparing the heartbeat's age happen in one write transaction (BEGIN IMMEDIATE), so two
-processes can never both believe they hold it. Heartbeats use the wall clock of the machines
-involved, never a test's fixed clock: the lease is about processes being alive.
+comparing the heartbeat's age happen in one write transaction (BEGIN IMMEDIATE on SQLite, a row
+lock with FOR UPDATE on PostgreSQL), so two processes can never both believe they
+hold it. Heartbeats use the wall clock of the machines involved, never a test's fixed clock: the
+lease is about processes being alive.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import socket
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlmodel import Session
 
@@ -34,7 +36,7 @@ RENEW_EVERY = 10.0  # holders renew this often: two missed renewals still keep t
 @dataclass(frozen=True)
 class Lease:
     holder: str
-    kind: str  # daemon | app
+    kind: str  # daemon | app | once (`worker --once`: takes no live lease, as an app)
     host: str
     pid: int
     heartbeat: datetime
@@ -71,6 +73,38 @@ def _parse(value: str) -> Lease | None:
         return None  # a damaged row is a free lease, not a crash
 
 
+def process_gone(host: str, pid: int) -> bool:
+    """True when `pid` ran on this host and no longer exists.
+
+    A process killed with SIGKILL cannot release what it holds (the lease, outbox claims);
+    without this check its successor would wait out the whole TTL. Only a same-host pid can be
+    checked; a pid reused by an unrelated process merely keeps the time-based rules in force.
+    """
+    if host != socket.gethostname() or pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, under another Unix user
+    return _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """A killed process its parent has not reaped yet still answers kill(0); it is gone all the
+    same. Linux tells through /proc; elsewhere we cannot, and the TTL rule applies."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2 :].startswith(("Z", "X"))
+
+
+def _holder_gone(current: Lease) -> bool:
+    return process_gone(current.host, current.pid)
+
+
 def wall_now() -> datetime:
     return datetime.now(UTC)
 
@@ -78,6 +112,20 @@ def wall_now() -> datetime:
 def holder_id(kind: str) -> str:
     """A name unique to this process: kind@host:pid."""
     return f"{kind}@{socket.gethostname()}:{os.getpid()}"
+
+
+def describe(current: Lease, now: datetime) -> str:
+    """The holder for a person: who, and how long since it last showed it was alive."""
+    age = max(0, int((now - current.heartbeat).total_seconds()))
+    return f"{current.holder} (last heartbeat {age} s ago)"
+
+
+def live_holder(store: Store, now: datetime, *, ttl: float = TTL) -> Lease | None:
+    """The lease if someone holds it and is alive, else None."""
+    current = read(store)
+    if current is None or not current.alive(now, ttl) or _holder_gone(current):
+        return None
+    return current
 
 
 def read(store: Store) -> Lease | None:
@@ -95,13 +143,16 @@ def acquire(
     """
 
     def fn(s: Session) -> bool:
-        row = s.get(M.Meta, KEY)
+        # FOR UPDATE on PostgreSQL (SQLite's BEGIN IMMEDIATE already holds the write lock):
+        # a second taker waits for this one, then sees what it wrote.
+        row = s.get(M.Meta, KEY, with_for_update=True)
         current = _parse(row.value) if row is not None else None
         if (
             current is not None
             and current.holder != holder
             and current.alive(now, ttl)
             and not (kind == "daemon" and current.kind == "app")
+            and not _holder_gone(current)
         ):
             return False
         lease = Lease(holder, kind, socket.gethostname(), os.getpid(), now)
@@ -122,7 +173,7 @@ def release(store: Store, holder: str) -> None:
     """Give the lease up (only if we hold it), so the next holder need not wait for the TTL."""
 
     def fn(s: Session) -> None:
-        row = s.get(M.Meta, KEY)
+        row = s.get(M.Meta, KEY, with_for_update=True)
         if row is None:
             return
         current = _parse(row.value)

@@ -99,7 +99,7 @@ def open_desk(
         Path(os.environ["HELPDESK_CONFIG"]) if os.environ.get("HELPDESK_CONFIG") else None
     )
     cfg = load_config(explicit if explicit else _existing(paths.config_file()))
-    url = paths.db_url(db) if db else paths.default_db_url()
+    url = paths.db_url(db) if db else paths.default_db_url(cfg.store_url)
     store = open_store(url)
     sync_config(store, cfg)
     desk = Desk(
