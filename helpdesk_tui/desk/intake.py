@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from helpdesk_tui.desk import escalation
@@ -174,10 +175,18 @@ class Intake:
     # ------------------------------------------------------------------ the batch
 
     def ingest_batch(
-        self, mails: Sequence[IncomingMail], *, uidvalidity: int | None = None
+        self,
+        mails: Sequence[IncomingMail],
+        *,
+        uidvalidity: int | None = None,
+        server_done: Sequence[int] = (),
     ) -> list[IngestResult]:
         """One transaction for the batch: new requests and duplicates in bulk (intake_fast),
-        everything else a mail at a time in a savepoint, so a bad mail never sinks the rest."""
+        everything else a mail at a time in a savepoint, so a bad mail never sinks the rest.
+
+        `server_done`: UIDs (under `uidvalidity`) whose flag or move the server has done since
+        their own commit, recorded here rather than in a transaction of their own.
+        """
         # intake_fast builds on this module's types, so it is imported here, not at the top.
         from helpdesk_tui.desk.intake_fast import FastBatch
 
@@ -198,6 +207,16 @@ class Intake:
                     mailbox.uidvalidity = uidvalidity
                 if uids:
                     mailbox.last_uid = max(mailbox.last_uid, *uids)
+                if server_done and uidvalidity is not None:
+                    s.execute(
+                        sa.update(M.ImportedMail)
+                        .where(
+                            col(M.ImportedMail.mailbox_id) == mailbox.id,
+                            col(M.ImportedMail.uidvalidity) == uidvalidity,
+                            col(M.ImportedMail.uid).in_(list(server_done)),
+                        )
+                        .values(server_done=True)
+                    )
             return results
 
         return self.desk.store.write(fn)

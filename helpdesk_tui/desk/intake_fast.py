@@ -38,6 +38,7 @@ from helpdesk_tui.mail.templates import DEFAULT_ACK_BODY, DEFAULT_ACK_SUBJECT, T
 from helpdesk_tui.mail.threading import decide_thread
 from helpdesk_tui.paths import attachments_dir_for
 from helpdesk_tui.store import models as M
+from helpdesk_tui.store import search_bulk
 
 if TYPE_CHECKING:
     from helpdesk_tui.desk.intake import IncomingMail, IngestResult, Intake
@@ -82,10 +83,10 @@ class _Rows:
         }
 
     def row(self, **values: Any) -> dict[str, Any]:
-        out = dict(self.defaults)
+        out = {**self.defaults, **values}
         for name, make in self.factories.items():
-            out[name] = make()
-        out.update(values)
+            if name not in values:
+                out[name] = make()
         for name, default in self.fill.items():
             if out[name] is None:
                 out[name] = default
@@ -295,7 +296,7 @@ class FastBatch:
                     )
                     for row in conn.execute(query):
                         self.by_key[(row.uidvalidity, row.uid)] = _existing(row)
-        shas = list({hashlib.sha256(mail.raw).hexdigest() for mail, _ in prepared})
+        shas = list({parsed.sha256 for _, parsed in prepared})  # the digest of mail.raw
         for chunk in _chunks(shas):
             query = (
                 sa.select(*cols)
@@ -412,7 +413,7 @@ class FastBatch:
 
     def _plan(self, run: _Run, mail: IncomingMail, parsed: ParsedMail) -> _Plan:
         """Check everything first; only the last lines change batch state (nothing raises there)."""
-        sha = hashlib.sha256(mail.raw).hexdigest()
+        sha = parsed.sha256  # parse_message's digest of mail.raw
         key = (mail.uidvalidity, mail.uid)
         if sha in self.seen_sha or (mail.uid is not None and key in self.seen_keys):
             raise NeedsSlowPath("a copy of a mail earlier in the batch")
@@ -537,6 +538,7 @@ class FastBatch:
         messages: list[dict[str, Any]] = []
         acks: list[tuple[_Plan, dict[str, Any], outbox.OutgoingItem]] = []
         ticket_id, message_id = _next_id(conn, M.Ticket), _next_id(conn, M.Message)
+        first_ticket, first_message = ticket_id, message_id
         t_rows, m_rows = _rows(M.Ticket), _rows(M.Message)
         for p in new:
             assert setup is not None
@@ -603,6 +605,11 @@ class FastBatch:
             )
         if tickets:
             assert setup is not None
+            # The search index (FTS5, SQLite only) is written once for the run after its rows,
+            # not by a trigger a row; see store/search_bulk.py.
+            fts = conn.dialect.name == "sqlite"
+            if fts:
+                search_bulk.pause(conn)
             _bulk_insert(conn, M.Ticket, tickets)
             _bulk_insert(
                 conn,
@@ -635,6 +642,10 @@ class FastBatch:
                 ],
             )
             _bulk_insert(conn, M.Message, messages)
+            if fts:
+                search_bulk.index_and_resume(
+                    conn, (first_ticket, ticket_id - 1), (first_message, message_id - 1)
+                )
         a_rows = _rows(M.Attachment)
         attachments = [
             a_rows.row(
@@ -982,7 +993,15 @@ def _bulk_insert(
                 done[key] = proc(value)
             values[i] = done[key]
         for i, proc in plan.each:
-            values[i] = proc(values[i])
+            value = values[i]
+            # JSON lists of strings repeat too (recipients, empty lists): serialised once each.
+            if type(value) is list and all(type(v) is str for v in value):
+                key = (i, tuple(value))
+                if key not in done:
+                    done[key] = proc(value)
+                values[i] = done[key]
+            else:
+                values[i] = proc(value)
         params.append(tuple(values))
     conn.exec_driver_sql(plan.sql, params)
 
