@@ -265,7 +265,7 @@ class _Names:
         rows = self.s.exec(select(M.Priority.id, M.Priority.name)).all()
         ids = [int(i) for i, name in rows if i is not None and name.lower() == value.lower()]
         if not ids:
-            known = ", ".join(name for _i, name in rows)
+            known = ", ".join(sorted(name for _i, name in rows))
             raise SearchError(f"unknown priority '{value}'; known: {known}")
         return ids
 
@@ -285,7 +285,7 @@ class _Names:
         rows = self.s.exec(select(M.Category.id, M.Category.name)).all()
         ids = [int(i) for i, name in rows if i is not None and name.lower() == value.lower()]
         if not ids:
-            known = ", ".join(name for _i, name in rows)
+            known = ", ".join(sorted(name for _i, name in rows))
             raise SearchError(f"unknown category '{value}'; known: {known}")
         return ids
 
@@ -405,6 +405,11 @@ def matching_ids(
     s: Session, compiled: Compiled, *, limit: int, before: int | None = None
 ) -> list[int]:
     """Up to `limit` ticket numbers (below `before`, if given) that match, newest first."""
+    if s.get_bind().dialect.name == "postgresql":
+        # PostgreSQL's own full-text search over search_row (migration 0003).
+        from helpdesk_tui.desk import search_pg
+
+        return search_pg.matching_ids(s, compiled, limit=limit, before=before)
     t = M.Ticket
     where = compiled.without_words()
     if not compiled.match:
@@ -419,25 +424,60 @@ def matching_ids(
         since = max(0, int(newest) - ESTIMATE_WINDOW)
         rarity = {w: _estimate(s, w, since) for w in compiled.match}
         driver, *others = sorted(compiled.match, key=rarity.__getitem__)
-    check = sa.and_(where, *[_probe(w) for w in others])
     found: list[int] = []
     batch: list[int] = []
     size = max(32, min(limit, 500))
     for tid in _candidates(s, driver, before):
         batch.append(tid)
         if len(batch) >= size:
-            found += _check(s, batch, check)
+            found += _check(s, batch, compiled.where, others, compiled.exclude)
             batch = []
             if len(found) >= limit:
                 break
             size = min(size * 2, 2000)
     if batch and len(found) < limit:
-        found += _check(s, batch, check)
+        found += _check(s, batch, compiled.where, others, compiled.exclude)
     return found[:limit]
 
 
-def _check(s: Session, batch: Sequence[int], check: sa.ColumnElement[bool]) -> list[int]:
-    q = select(M.Ticket.id).where(col(M.Ticket.id).in_(batch), check)
+def _tickets_with(s: Session, term: Term, low: int, high: int) -> set[int]:
+    """Tickets from `low` to `high` with a row matching `term`: one rowid-range FTS5 query."""
+    q = (
+        sa.select(_fts.c.rowid.op(">>")(32))
+        .distinct()
+        .select_from(_fts)
+        .where(
+            _fts.c.search_fts.op("MATCH")(sa.literal(term.fts())),
+            _fts.c.rowid.between(low * _ROWS_PER_TICKET, (high + 1) * _ROWS_PER_TICKET - 1),
+        )
+    )
+    return {int(tid) for (tid,) in s.connection().execute(q)}
+
+
+def _check(
+    s: Session,
+    batch: Sequence[int],
+    where: sa.ColumnElement[bool],
+    others: Sequence[Term],
+    exclude: Sequence[Term],
+) -> list[int]:
+    """The tickets of a batch that have every other word, none of the excluded, and pass `where`.
+
+    The words are checked for the whole batch at once (one range query per word over the
+    batch's tickets), not ticket by ticket: a probe per candidate cost 60 ms for a pair of
+    common words at 100,000 tickets.
+    """
+    keep = set(batch)
+    low, high = min(batch), max(batch)
+    for term in others:
+        keep &= _tickets_with(s, term, low, high)
+        if not keep:
+            return []
+    for term in exclude:
+        keep -= _tickets_with(s, term, low, high)
+    if not keep:
+        return []
+    q = select(M.Ticket.id).where(col(M.Ticket.id).in_(sorted(keep)), where)
     rows = s.exec(q.order_by(col(M.Ticket.id).desc())).all()
     return [int(i) for i in rows if i is not None]
 

@@ -11,10 +11,11 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from helpdesk_tui.store import models as M
 from helpdesk_tui.store.engine import Store
@@ -61,6 +62,13 @@ def _stored(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
+def _as_stored_text(s: Session, column: Any) -> Any:
+    """The column as _stored() writes it: SQLite keeps that text; PostgreSQL formats it so."""
+    if s.get_bind().dialect.name == "sqlite":
+        return sa.type_coerce(column, sa.String)
+    return sa.func.to_char(column, "YYYY-MM-DD HH24:MI:SS.US")
+
+
 def desk_stats(store: Store, now: datetime, tz: ZoneInfo, *, days: int = 30) -> DeskStats:
     """The dashboard's figures at `now`; days are counted in the desk's zone."""
     t = M.Ticket
@@ -96,13 +104,16 @@ def desk_stats(store: Store, now: datetime, tz: ZoneInfo, *, days: int = 30) -> 
         # of them cost 0.4 s; text compares in the same order, so windows are string bounds.
         longest = max(WINDOWS)
         since = now - timedelta(days=max(longest, days))
-        created_at = sa.type_coerce(col(t.created_at), sa.String)
-        closed_at = sa.type_coerce(col(t.closed_at), sa.String)
-        created = s.exec(
-            select(created_at, t.first_reply_seconds).where(col(t.created_at) >= since)
+        created_at = _as_stored_text(s, col(t.created_at))
+        closed_at = _as_stored_text(s, col(t.closed_at))
+        # Core, not the ORM: 30,000 rows through the ORM's loading cost 0.1 s more. The
+        # covering indexes of revision 0006 answer both without reading the ticket table.
+        conn = s.connection()
+        created = conn.execute(
+            sa.select(created_at, col(t.first_reply_seconds)).where(col(t.created_at) >= since)
         ).all()
-        closed = s.exec(
-            select(closed_at, t.close_seconds).where(
+        closed = conn.execute(
+            sa.select(closed_at, col(t.close_seconds)).where(
                 col(t.closed_at) >= now - timedelta(days=longest),
                 col(t.close_seconds).is_not(None),
             )

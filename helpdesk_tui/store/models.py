@@ -182,6 +182,11 @@ class Ticket(SQLModel, table=True):
             sqlite_where=sa.text("alert_level > 0"),
             postgresql_where=sa.text("alert_level > 0"),
         ),
+        # Opening a ticket (what was merged into it), the dashboard, is:unread (0006).
+        sa.Index("ix_ticket_merged_into_id", "merged_into_id"),
+        sa.Index("ix_ticket_created_first_reply", "created_at", "first_reply_seconds"),
+        sa.Index("ix_ticket_closed_close", "closed_at", "close_seconds"),
+        sa.Index("ix_ticket_read_status", "read_status"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -307,7 +312,10 @@ class TicketEvent(SQLModel, table=True):
 class Outbox(SQLModel, table=True):
     """Mail waiting to be sent; written in the same transaction as its ticket message."""
 
-    __table_args__ = (sa.Index("ix_outbox_state_next", "state", "next_attempt_at"),)
+    __table_args__ = (
+        sa.Index("ix_outbox_state_next", "state", "next_attempt_at"),
+        sa.Index("ix_outbox_message_id", "message_id"),  # a ticket's messages' outbox state
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 PAGE = 100
 MAX_PAGES = 64  # 6,400 rows in memory at most
+MAX_STRIPS = 256  # rendered rows kept: a screenful many times over
 PREFETCH = 40  # rows from a page's edge at which the next page is fetched
 DOT = "●"
 
@@ -123,7 +124,9 @@ class TicketList(ScrollView, can_focus=True):
     TicketList > .ticket-list--dim { color: $text-muted; }
     """
 
-    cursor: reactive[int] = reactive(0, always_update=True)
+    # repaint=False: a reactive repaints the whole widget by default, 35 rows for every j/k;
+    # watch_cursor repaints just the two rows that changed (or all of them after a scroll).
+    cursor: reactive[int] = reactive(0, always_update=True, repaint=False)
     """Index of the highlighted row in the view."""
 
     class Highlighted(Message):
@@ -148,6 +151,15 @@ class TicketList(ScrollView, can_focus=True):
         self.tagged: set[int] = set()
         self._loading = False
         self._keep_index = False
+        self.previewed = False
+        """Rows on screen came from the start-up fast path; the desk has not loaded yet."""
+        self._base_style: Style | None = None
+        # (index, cursor?, width, focus, minute) -> (ticket, tagged?, strip): a row is drawn
+        # again only when its ticket or its place changed. Building a row costs ~0.3 ms (a
+        # Strip and its caches, untrusted text cleaned cell by cell); a frame needs 35.
+        self._strips: OrderedDict[tuple[object, ...], tuple[TicketSummary, bool, Strip]] = (
+            OrderedDict()
+        )
 
     @property
     def helpdesk(self) -> HelpdeskApp:
@@ -155,8 +167,38 @@ class TicketList(ScrollView, can_focus=True):
 
     # ------------------------------------------------------------------ data
 
+    def on_mount(self) -> None:
+        app = self.helpdesk
+        if app.desk is None and app.views is None:
+            self._preview()
+
+    def _preview(self) -> None:
+        """Show the view's first rows with the first frame, read before the desk is open.
+
+        A few milliseconds of stdlib sqlite3 on the event loop, once: the desk (SQLAlchemy,
+        SQLModel) takes 0.5-0.9 s to import and open in its worker, and until now the list
+        stayed empty that long. Nothing is paged until the desk's own load replaces these rows.
+        """
+        from helpdesk_tui.desk import first_page as fp
+
+        db = fp.store_file(self.helpdesk._db)
+        found = fp.first_page(db, fp.acting_login(), self.view, PAGE) if db else None
+        if found is None:
+            return
+        self.total = found.total
+        self._pages[0] = list(found.rows)
+        self.previewed = True
+        # Not laid out yet (width 0): the screen's width lets the first frame draw the rows.
+        self.virtual_size = Size(self.size.width or self.app.size.width, self.total + 1)
+        self.refresh()
+
     def load(self, view: str, *, focus: int | None = None, keep_index: bool = False) -> None:
         """(Re)load a view; the cursor goes to ticket `focus`, or stays at its index."""
+        if self.previewed and view == self.view and focus is None:
+            # The desk's first load: the cursor stays on the ticket the agent moved it to.
+            current = self.current
+            focus, keep_index = (current.number if current else None), True
+        self.previewed = False
         if view != self.view:
             keep_index = False
         self.view = view
@@ -168,10 +210,23 @@ class TicketList(ScrollView, can_focus=True):
         hint = self.cursor if keep_index else 0
         self.helpdesk.load_view(self, view, self.generation, focus, hint, PAGE)
 
+    def _on_screen(self) -> tuple[object, ...]:
+        """What the rows on screen would show now (pages in memory only; nothing is fetched)."""
+        top = round(self.scroll_offset.y)
+        rows: list[object] = [self.loaded, self.total]
+        for index in range(top, min(top + self._rows_visible, self.total)):
+            page = self._pages.get(index // PAGE)
+            offset = index % PAGE
+            rows.append(page[offset] if page is not None and offset < len(page) else None)
+        return tuple(rows)
+
     def on_view_loaded(self, message: ViewLoaded) -> None:
         message.stop()
         if message.generation != self.generation:
             return
+        # A reload (back from a ticket, a live refresh) mostly brings the rows already shown:
+        # then nothing is repainted (watch_cursor repaints what a moved cursor changes).
+        shown = self._on_screen()
         self.total = message.total
         self._anchors = message.anchors
         self._pages.clear()
@@ -189,7 +244,8 @@ class TicketList(ScrollView, can_focus=True):
             index = 0
             self.scroll_to(y=0, animate=False, immediate=True)
         self.cursor = max(0, min(index, self.total - 1))
-        self.refresh()
+        if self._on_screen() != shown:
+            self.refresh()
 
     def on_page_loaded(self, message: PageLoaded) -> None:
         message.stop()
@@ -237,6 +293,14 @@ class TicketList(ScrollView, can_focus=True):
     def number_at(self, index: int) -> int | None:
         ticket = self.row(index)
         return ticket.number if ticket else None
+
+    def loaded_row(self, number: int) -> TicketSummary | None:
+        """Ticket `number` as the list last showed it, if its page is in memory (no fetch)."""
+        for page in self._pages.values():
+            for ticket in page:
+                if ticket.number == number:
+                    return ticket
+        return None
 
     # ------------------------------------------------------------------ cursor
 
@@ -300,9 +364,17 @@ class TicketList(ScrollView, can_focus=True):
 
     # ------------------------------------------------------------------ rendering
 
+    def notify_style_update(self) -> None:
+        self._base_style = None
+        self._strips.clear()
+        super().notify_style_update()
+
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
-        base = self.rich_style
+        # rich_style walks every ancestor's styles: once per style change, not once per line.
+        base = self._base_style
+        if base is None:
+            base = self._base_style = self.rich_style
         cols = layout(width)
         if y == 0:
             header = self.get_component_rich_style("ticket-list--header")
@@ -323,10 +395,28 @@ class TicketList(ScrollView, can_focus=True):
         if ticket is None:
             dim = style + self.get_component_rich_style("ticket-list--dim")
             return Strip([Segment("  …", dim)]).adjust_cell_length(width, style)
-        return Strip(self._segments(ticket, cols, style)).adjust_cell_length(width, style)
-
-    def _segments(self, t: TicketSummary, cols: list[Column], style: Style) -> list[Segment]:
         now: datetime = self.helpdesk.clock.now()
+        key = (
+            index,
+            index == self.cursor,
+            width,
+            self.has_focus,
+            now.replace(second=0, microsecond=0),
+        )
+        tagged = ticket.number in self.tagged
+        cached = self._strips.get(key)
+        if cached is not None and cached[1] == tagged and cached[0] == ticket:
+            self._strips.move_to_end(key)
+            return cached[2]
+        strip = Strip(self._segments(ticket, cols, style, now)).adjust_cell_length(width, style)
+        self._strips[key] = (ticket, tagged, strip)
+        if len(self._strips) > MAX_STRIPS:
+            self._strips.popitem(last=False)
+        return strip
+
+    def _segments(
+        self, t: TicketSummary, cols: list[Column], style: Style, now: datetime
+    ) -> list[Segment]:
         comp = self.get_component_rich_style
         row_style = style + comp("ticket-list--unread") if t.read_status == "red" else style
         out: list[Segment] = []
