@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,7 +14,7 @@ from helpdesk_tui.desk.service import Desk, DeskOptions
 from helpdesk_tui.desk.setup import apply_config
 from helpdesk_tui.store.engine import Store, open_store
 
-pytest_plugins = ["tests.imap_server"]
+pytest_plugins = ["tests.imap_server", "tests.pg_server"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CORPUS = PROJECT_ROOT.parent / "shared" / "corpus"
@@ -32,6 +32,8 @@ def _isolated_env(
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
     monkeypatch.setenv("HELPDESK_DATA_DIR", str(home / "data"))
+    # Never the real /etc/helpdesk-tui/config.toml: a system config only where a test writes one.
+    monkeypatch.setenv("HELPDESK_SYSTEM_CONFIG", str(home / "etc" / "config.toml"))
     for name in ("HELPDESK_DB", "HELPDESK_CONFIG", "HELPDESK_AGENT"):
         monkeypatch.delenv(name, raising=False)
 
@@ -42,8 +44,9 @@ def clock() -> FixedClock:
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'helpdesk.sqlite3'}"
+def db_url(new_db_url: Callable[..., str]) -> str:
+    """The test's database: SQLite, or PostgreSQL too where tests/pg_server.py says both run."""
+    return new_db_url("helpdesk")
 
 
 @pytest.fixture

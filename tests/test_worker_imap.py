@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from helpdesk_tui.clock import FixedClock
 from helpdesk_tui.desk import mailboxes
@@ -70,25 +70,32 @@ acknowledge_template = "acknowledgement"
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> dict[str, str]:
+    """The worker's environment; its store is SQLite or PostgreSQL (a URL in HELPDESK_DB)."""
     monkeypatch.setenv("TEST_IMAP_PASSWORD", "pass")
     monkeypatch.setenv("HELPDESK_CONFIG", str(tmp_path / "config.toml"))
-    monkeypatch.setenv("HELPDESK_DB", str(tmp_path / "desk.sqlite3"))
-    return {"db": str(tmp_path / "desk.sqlite3"), "config": str(tmp_path / "config.toml")}
+    monkeypatch.setenv("HELPDESK_DB", db_url)
+    return {"db": db_url, "config": str(tmp_path / "config.toml")}
 
 
 def handle(clock: FixedClock | None = None) -> DeskHandle:
     return open_desk(actor="", clock=clock or FixedClock(T0))
 
 
-def count_in(db: str) -> tuple[int, int]:
-    con = sqlite3.connect(db)
+def sql(db: str, query: str) -> Any:
+    """The first column of the first row, read on a connection of its own."""
+    engine = sa.create_engine(db, poolclass=sa.NullPool)
     try:
-        mails = con.execute("select count(*) from importedmail").fetchone()[0]
-        msgs = con.execute("select count(*) from message where direction='in'").fetchone()[0]
-        return int(mails), int(msgs)
+        with engine.connect() as conn:
+            return conn.execute(sa.text(query)).scalar()
     finally:
-        con.close()
+        engine.dispose()
+
+
+def count_in(db: str) -> tuple[int, int]:
+    mails = sql(db, "select count(*) from importedmail")
+    msgs = sql(db, "select count(*) from message where direction='in'")
+    return int(mails), int(msgs)
 
 
 def test_fresh_then_incremental_then_duplicate(
@@ -267,7 +274,7 @@ def _run_until_killed(env_vars: dict[str, str], db: str, kill_after: int) -> boo
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait()
                 return True
-        except sqlite3.OperationalError:
+        except sa.exc.DBAPIError:
             pass  # the schema is still being created
         threading.Event().wait(0.01)  # polling a condition, not timing a result
     _, err = proc.communicate()
@@ -292,18 +299,15 @@ def test_kill_9_during_sync_loses_and_doubles_nothing(
     mails, msgs = count_in(env["db"])
     assert kills >= 2, (mails, msgs, last.stdout, last.stderr)
     assert (mails, msgs) == (total, total)
-    con = sqlite3.connect(env["db"])
-    try:
-        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        dupes = con.execute(
-            "select count(*) from (select rfc_message_id from message where direction='in' "
-            "group by rfc_message_id having count(*) > 1)"
-        ).fetchone()[0]
-        assert dupes == 0
-        acks = con.execute("select count(*) from outbox where kind='ack'").fetchone()[0]
-        assert acks == total
-    finally:
-        con.close()
+    if env["db"].startswith("sqlite"):
+        assert sql(env["db"], "PRAGMA integrity_check") == "ok"
+    dupes = sql(
+        env["db"],
+        "select count(*) from (select rfc_message_id from message where direction='in' "
+        "group by rfc_message_id having count(*) > 1) as twice",
+    )
+    assert dupes == 0
+    assert sql(env["db"], "select count(*) from outbox where kind='ack'") == total
     c = dovecot.client(user)
     c.select_folder("INBOX", readonly=True)
     assert len(c.search(["FLAGGED"])) == total  # even mail committed just before a kill
@@ -421,7 +425,7 @@ def test_sigterm_finishes_and_exits_zero(
 def _safe_count(db: str) -> int:
     try:
         return count_in(db)[1]
-    except sqlite3.OperationalError:
+    except sa.exc.DBAPIError:
         return -1
 
 
@@ -463,8 +467,4 @@ def test_mbox_and_maildir_import_exactly_once(env: dict[str, str], tmp_path: Pat
     )
     assert "10 imported, 5 already there" in md_out.stdout
     assert count_in(env["db"])[1] == 40
-    con = sqlite3.connect(env["db"])
-    try:
-        assert con.execute("select count(*) from outbox").fetchone()[0] == 0  # archives: no acks
-    finally:
-        con.close()
+    assert sql(env["db"], "select count(*) from outbox") == 0  # archives: no acks

@@ -26,7 +26,7 @@ from helpdesk_tui.config import AgentConfig, CategoryConfig, Config, default_con
 from helpdesk_tui.desk.setup import apply_config, ensure_desk_secret
 from helpdesk_tui.mail.msgid import make_message_id
 from helpdesk_tui.store import models as M
-from helpdesk_tui.store.engine import Store
+from helpdesk_tui.store.engine import Store, sync_id_sequences
 
 CHUNK_TICKETS = 2000  # tickets per write transaction: about 10,000 messages and 14,000 events
 WINDOW_DAYS = 90
@@ -1376,6 +1376,7 @@ def _make_customers(
         ):
             for batch in _batches(rows, 5000):
                 conn.execute(sa.insert(table), batch)
+        sync_id_sequences(conn, ("company", "customer", "customeraddress"))
 
     store.write(insert)
     return customers
@@ -1806,6 +1807,7 @@ class _Chunk:
         ):
             for batch in _batches(rows, 5000):
                 conn.execute(sa.insert(table), batch)
+        sync_id_sequences(conn, ("ticket", "message", "ticketevent", "alert", "outbox"))
         return _Counts(len(self.rows), len(messages), dict(self.by_status))
 
 

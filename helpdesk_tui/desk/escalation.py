@@ -526,7 +526,12 @@ def _due_query(s: Session, now: datetime) -> sa.Select[Any]:
 
 def _claim(desk: Desk, s: Session, now: datetime, worker: str, limit: int) -> _Claimed:
     out = _Claimed()
-    rows = [_Due(*row) for row in s.execute(_due_query(s, now).limit(limit)).all()]
+    due = _due_query(s, now).limit(limit)
+    if s.get_bind().dialect.name != "sqlite":
+        # Row locks: a second worker skips the tickets this one is firing and takes the next
+        # due ones, instead of waiting and then losing the race on every row.
+        due = due.with_for_update(skip_locked=True, of=_T)
+    rows = [_Due(*row) for row in s.execute(due).all()]
     out.due = len(rows)
     if not rows:
         return out
@@ -538,7 +543,9 @@ def _claim(desk: Desk, s: Session, now: datetime, worker: str, limit: int) -> _C
     events: list[tuple[Any, ...]] = []
     dialect = s.get_bind().dialect
     at = _stored(_EVENT.c.at.type, dialect, now)
-    to_json = _EVENT.c.after.type.bind_processor(dialect) or (lambda v: v)
+    # psycopg has no bind processor for JSON (SQLAlchemy wraps values itself), and a raw
+    # executemany gets plain values: the text form is what PostgreSQL casts to json.
+    to_json = _EVENT.c.after.type.bind_processor(dialect) or json.dumps
     for (priority_id, old_level), members in groups.items():
         rules = ctx.rules(priority_id)
         level = next_level(rules.levels, old_level) if rules is not None else None

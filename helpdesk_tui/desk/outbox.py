@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from helpdesk_tui.clock import Clock
+from helpdesk_tui.desk import lease
 from helpdesk_tui.desk.errors import InvalidAction, NotFound
 from helpdesk_tui.desk.records import OutboxRecord
 from helpdesk_tui.mail.compose import (
@@ -192,7 +193,9 @@ def claim(store: Store, clock: Clock, worker_id: str, limit: int = 50) -> list[O
         )
         if not store.is_sqlite:
             due = due.with_for_update(skip_locked=True)
-        rows = s.exec(due.order_by(col(M.Outbox.id)).limit(limit)).all()
+        rows = list(s.exec(due.order_by(col(M.Outbox.id)).limit(limit)).all())
+        if len(rows) < limit:
+            rows += _orphaned_claims(s, now, limit - len(rows), store.is_sqlite)
         items = []
         for o in rows:
             if o.state == "sending":
@@ -209,6 +212,26 @@ def claim(store: Store, clock: Clock, worker_id: str, limit: int = 50) -> list[O
         return items
 
     return store.write(fn)
+
+
+def _orphaned_claims(s: Session, now: datetime, limit: int, is_sqlite: bool) -> list[M.Outbox]:
+    """Items in `sending` whose claimer, a process on this host, is gone (killed mid-send).
+
+    They need not wait for STALE_CLAIM: nobody can still be talking to the server about them.
+    """
+    recent = select(M.Outbox).where(
+        col(M.Outbox.state) == "sending", col(M.Outbox.claimed_at) > now - STALE_CLAIM
+    )
+    if not is_sqlite:
+        recent = recent.with_for_update(skip_locked=True)
+    found = []
+    for o in s.exec(recent.order_by(col(M.Outbox.id))).all():
+        host, _, pid = o.claimed_by.rpartition(":")
+        if pid.isdigit() and lease.process_gone(host, int(pid)):
+            found.append(o)
+            if len(found) >= limit:
+                break
+    return found
 
 
 def record(

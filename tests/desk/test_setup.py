@@ -92,8 +92,8 @@ acknowledge_template = "ack"
 
 
 @pytest.fixture
-def fresh(tmp_path: Path) -> Iterator[Store]:
-    store = open_store(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+def fresh(db_url: str) -> Iterator[Store]:
+    store = open_store(db_url)
     yield store
     store.dispose()
 
@@ -415,7 +415,7 @@ def test_desk_secret_keeps_an_existing_one(fresh: Store) -> None:
     assert ensure_desk_secret(fresh) == bytes.fromhex("ab" * 32)
 
 
-def test_templates_folder_is_checked_and_loaded(tmp_path: Path) -> None:
+def test_templates_folder_is_checked_and_loaded(tmp_path: Path, db_url: str) -> None:
     """Unknown variables are config errors naming the file; good templates become rows."""
     from helpdesk_tui.config import check_config, load_config
     from helpdesk_tui.desk.setup import apply_config
@@ -433,7 +433,7 @@ def test_templates_folder_is_checked_and_loaded(tmp_path: Path) -> None:
     cfg_path = tmp_path / "config.toml"
     cfg_path.write_text('[desk]\nname = "T"\ntemplates = "templates"\n')
     assert check_config(load_config(cfg_path)) == []
-    store = open_store(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    store = open_store(db_url)
     apply_config(store, load_config(cfg_path))
     apply_config(store, load_config(cfg_path))
     with store.read() as s:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import email
+import socket
+import subprocess
+import sys
 import threading
 from email import policy
 from email.message import EmailMessage
@@ -43,15 +46,15 @@ timeout = 5
 class HandleMaker:
     """Opens the desk on a private store and config that points at a given SMTP port."""
 
-    def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.tmp_path, self.monkeypatch = tmp_path, monkeypatch
+    def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> None:
+        self.tmp_path, self.monkeypatch, self.db_url = tmp_path, monkeypatch, db_url
         self.clock = FixedClock(T0)
 
     def __call__(self, port: int, *, extra_smtp: str = "", imap: str = "") -> DeskHandle:
         cfg = self.tmp_path / "config.toml"
         cfg.write_text(config_text(port, extra_smtp=extra_smtp, imap=imap))
         self.monkeypatch.setenv("HELPDESK_CONFIG", str(cfg))
-        self.monkeypatch.setenv("HELPDESK_DB", str(self.tmp_path / "desk.sqlite3"))
+        self.monkeypatch.setenv("HELPDESK_DB", self.db_url)  # SQLite or PostgreSQL
         self.monkeypatch.setenv("HELPDESK_DATA_DIR", str(self.tmp_path / "data"))
         h = open_desk(actor="alice", clock=self.clock)
         if not h.desk.agents():
@@ -61,8 +64,8 @@ class HandleMaker:
 
 
 @pytest.fixture
-def make_handle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> HandleMaker:
-    return HandleMaker(tmp_path, monkeypatch)
+def make_handle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> HandleMaker:
+    return HandleMaker(tmp_path, monkeypatch, db_url)
 
 
 def _ticket(h: DeskHandle, subject: str = "Printer on fire") -> int:
@@ -208,6 +211,26 @@ def test_crash_after_data_is_resent_with_same_id_and_marked(
     assert w.duty_outbox().sent == 1
     item = h.desk.outbox()[0]
     assert item.ambiguous and "dead-worker" in item.last_error
+    assert _parsed(smtp_server.messages[0].content)["Message-ID"] == reply.rfc_message_id
+
+
+def test_a_claim_by_a_killed_process_on_this_host_is_resent_at_once(
+    make_handle: HandleMaker, smtp_server: SmtpServer
+) -> None:
+    h = make_handle(smtp_server.port)
+    reply = h.desk.reply(_ticket(h), "hello")
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    dead = f"{socket.gethostname()}:{int(gone.stdout)}"
+    assert len(outbox.claim(h.store, h.desk.clock, dead)) == 1  # then SIGKILL, mid-send
+    w = Worker(h, parse_processes=1)
+    assert w.duty_outbox().sent == 1  # no ten-minute wait: that process cannot be sending
+    item = h.desk.outbox()[0]
+    assert item.ambiguous and dead in item.last_error
     assert _parsed(smtp_server.messages[0].content)["Message-ID"] == reply.rfc_message_id
 
 

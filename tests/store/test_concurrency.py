@@ -96,4 +96,5 @@ def test_eight_processes_lose_nothing(
         assert (
             total_versions == len(tickets) + events
         )  # every note and take bumped the version once
-        assert s.connection().exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+        if store.is_sqlite:  # SQLite's own check; PostgreSQL has no file to verify this way
+            assert s.connection().exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"

@@ -30,6 +30,10 @@ def run_migrations_online() -> None:
             include_name=include_name,
         )
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # Two processes opening a new database at once: the second waits here, then
+                # finds the schema at head and has nothing to do.
+                connection.exec_driver_sql("SELECT pg_advisory_xact_lock(4242, 1)")
             context.run_migrations()
         connection.commit()
 

@@ -8,7 +8,7 @@ Create Date: 2026-11-23 15:00:00
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel  # noqa: F401  (AutoString in column types)
+import sqlmodel
 from alembic import op
 
 from helpdesk_tui.store.models import UTCDateTime
