@@ -103,6 +103,7 @@ class TicketSummary:
     message_count: int
     needs_review: bool = False
     tags: tuple[str, ...] = ()
+    version: int = 0  # what an action from the list passes as expected_version
 
 
 @dataclass(frozen=True)

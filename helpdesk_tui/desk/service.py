@@ -133,12 +133,15 @@ class Desk:
         return agent
 
     def _ticket(self, s: Session, number: int, *, follow_merge: bool = False) -> M.Ticket:
-        ticket = s.get(M.Ticket, number)
+        # In a write, lock the row (PostgreSQL; SQLite's BEGIN IMMEDIATE already serializes):
+        # a second agent acting on the same ticket waits here instead of racing.
+        lock = bool(s.info.get("helpdesk_write"))
+        ticket = s.get(M.Ticket, number, with_for_update=lock)
         if ticket is None:
             raise NotFound(f"no ticket #{number}")
         seen = {number}
         while follow_merge and ticket.merged_into_id is not None:
-            nxt = s.get(M.Ticket, ticket.merged_into_id)
+            nxt = s.get(M.Ticket, ticket.merged_into_id, with_for_update=lock)
             if nxt is None or nxt.id in seen:
                 break
             seen.add(nxt.id)  # type: ignore[arg-type]
@@ -239,10 +242,13 @@ class Desk:
         who, what = "someone", "the ticket"
         if last is not None:
             agent = s.get(M.Agent, last.agent_id) if last.agent_id else None
-            who = agent.login if agent else (last.os_user or "the worker")
-            what = last.action
+            # Name and login: the agent on the other end knows colleagues by name.
+            who = f"{agent.name} ({agent.login})" if agent else (last.os_user or "the worker")
+            shown = ("owner", "priority", "category", "status", "until", "asked", "to", "into")
+            changed = ", ".join(f"{k}={last.after[k]}" for k in shown if k in last.after)
+            what = f"{last.action} ({changed})" if changed else last.action
         raise Conflict(
-            f"#{ticket.id} was changed by {who} ({what}) since you opened it",
+            f"#{ticket.id} was changed by {who} since you opened it: {what}",
             current_version=ticket.version,
         )
 
@@ -555,20 +561,33 @@ class Desk:
     def read(self, number: int) -> R.TicketDetail:
         """Open a ticket; the owner's first look marks it read (green) and is remembered."""
 
-        def fn(s: Session) -> int:
+        def owner_unread(s: Session) -> bool:
             ticket = self._ticket(s, number)
             actor = self._actor_agent(s, required=False)
-            if actor is not None and ticket.owner_id == actor.id and ticket.read_status != "green":
+            return (
+                actor is not None and ticket.owner_id == actor.id and ticket.read_status != "green"
+            )
+
+        def fn(s: Session) -> int:
+            ticket = self._ticket(s, number)
+            if owner_unread(s):
+                actor = self._actor_agent(s, required=False)
                 now = self.clock.now()
                 before = {"read_status": ticket.read_status}
                 ticket.read_status = "green"
                 if ticket.first_read_at is None:
                     ticket.first_read_at = now
-                ticket.version += 1
+                # No version bump: being read changes nothing another agent acts on, and a
+                # bump would turn a colleague's concurrent action into a spurious conflict.
                 escalation.apply_event(self, s, ticket, "read")
                 self._event(s, ticket, "read", before, {"read_status": "green"}, agent=actor)
             return ticket.id  # type: ignore[return-value]
 
+        # Most opens change nothing: check in a read transaction and take the write lock only
+        # for the owner's first look, so opening tickets never queues behind other writers.
+        with self.store.read() as s:
+            if not owner_unread(s):
+                return self._detail(s, self._ticket(s, number))
         return self.show(self._write(fn))
 
     def show(self, number: int) -> R.TicketDetail:
@@ -759,7 +778,14 @@ class Desk:
 
         return self.message(self._write(fn))
 
-    def note(self, number: int, body: str, *, time_spent: int = 0) -> R.MessageRecord:
+    def note(
+        self,
+        number: int,
+        body: str,
+        *,
+        time_spent: int = 0,
+        expected_version: int | None = None,
+    ) -> R.MessageRecord:
         """An internal note: never leaves the desk."""
         if not body.strip():
             raise InvalidAction("a note needs a text")
@@ -768,6 +794,7 @@ class Desk:
             actor = self._actor_agent(s)
             assert actor is not None
             ticket = self._ticket(s, number)
+            self._check_version(s, ticket, expected_version)
             self._require_base(s, ticket, ("active", "closed", "postponed"), "add a note to")
             msg = self._add_message(
                 s,
@@ -789,7 +816,9 @@ class Desk:
 
         return self.message(self._write(fn))
 
-    def ask(self, number: int, colleague: str, body: str) -> R.MessageRecord:
+    def ask(
+        self, number: int, colleague: str, body: str, *, expected_version: int | None = None
+    ) -> R.MessageRecord:
         """Ask a colleague: reassign to them, file the question internally, follow the ticket."""
         if not body.strip():
             raise InvalidAction("a question needs a text")
@@ -798,6 +827,7 @@ class Desk:
             actor = self._actor_agent(s)
             assert actor is not None
             ticket = self._ticket(s, number)
+            self._check_version(s, ticket, expected_version)
             self._require_base(s, ticket, ("active", "postponed"), "ask for help on")
             other = self._agent(s, colleague)
             if other.id == actor.id:
@@ -861,6 +891,7 @@ class Desk:
         *,
         attachment_ids: Sequence[int] = (),
         include_conversation: bool = True,
+        expected_version: int | None = None,
     ) -> R.MessageRecord:
         """Forward to an external party; recorded internally, their answer comes back hidden."""
         party = normalize_address(to)
@@ -869,6 +900,7 @@ class Desk:
             actor = self._actor_agent(s)
             assert actor is not None
             ticket = self._ticket(s, number)
+            self._check_version(s, ticket, expected_version)
             self._require_base(s, ticket, ("active", "postponed"), "forward")
             if attachment_ids:
                 known = set(
@@ -1155,7 +1187,9 @@ class Desk:
 
     # ------------------------------------------------------------------ merge and split
 
-    def merge(self, number: int, into: int) -> R.TicketDetail:
+    def merge(
+        self, number: int, into: int, *, expected_version: int | None = None
+    ) -> R.TicketDetail:
         """Merge `number` into `into`: messages and customers move; the old number resolves."""
         if number == into:
             raise InvalidAction(f"cannot merge #{number} into itself")
@@ -1163,6 +1197,7 @@ class Desk:
         def fn(s: Session) -> int:
             actor = self._actor_agent(s)
             src = self._ticket(s, number)
+            self._check_version(s, src, expected_version)
             dst = self._ticket(s, into)
             self._require_base(s, src, ("active", "closed", "postponed"), "merge")
             dst_base = self._base(s, dst)
@@ -1500,6 +1535,7 @@ class Desk:
                     message_count=t.message_count,
                     needs_review=t.needs_review,
                     tags=tuple(sorted(tags.get(t.id, []))),  # type: ignore[arg-type]
+                    version=t.version,
                 )
             )
         return out

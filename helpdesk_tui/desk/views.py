@@ -329,7 +329,8 @@ class TicketViews:
             .scalar_subquery()
         )
         tags = (
-            select(sa.func.group_concat(M.TicketTag.tag, " "))
+            # group_concat on SQLite, string_agg on PostgreSQL.
+            select(sa.func.aggregate_strings(col(M.TicketTag.tag), " "))
             .where(col(M.TicketTag.ticket_id) == col(t.id))
             .scalar_subquery()
         )
@@ -351,6 +352,7 @@ class TicketViews:
             t.message_count,
             t.needs_review,
             tags,
+            t.version,
         ]
         q = (
             sa.select(*columns)
@@ -364,7 +366,7 @@ class TicketViews:
         by_id: dict[int, TicketSummary] = {}
         for row in s.execute(q).all():
             (tid, title, sname, base, pname, prank, login, cust, cname) = row[:9]
-            (created, updated, deadline, read, level, count, review, tag_text) = row[9:]
+            (created, updated, deadline, read, level, count, review, tag_text, version) = row[9:]
             by_id[int(tid)] = TicketSummary(
                 number=int(tid),
                 title=title,
@@ -383,6 +385,7 @@ class TicketViews:
                 message_count=int(count),
                 needs_review=bool(review),
                 tags=tuple(sorted((tag_text or "").split())),
+                version=int(version),
             )
         return [ListRow(k, by_id[k[2]]) for k in keys if k[2] in by_id]
 

@@ -45,12 +45,14 @@ from helpdesk_tui.tui.text import plain_line
 if TYPE_CHECKING:
     from helpdesk_tui.clock import Clock
     from helpdesk_tui.config import Config
-    from helpdesk_tui.desk.records import AgentRecord
+    from helpdesk_tui.desk.records import AgentRecord, TicketDetail
     from helpdesk_tui.desk.service import Desk
     from helpdesk_tui.desk.views import Key, TicketViews
 
-DeskCall = Callable[["Desk", int], Any]
+DeskCall = Callable[["Desk", int, "int | None"], Any]
+"""A desk call for one ticket: (desk, number, the version the screen showed, or None)."""
 COMPOSE_KINDS = ("reply", "reply_all", "forward", "note", "ask")
+OPEN_WAIT = 0.06  # seconds a ticket's read may take before its screen opens without it
 
 
 Draft = DraftData
@@ -121,6 +123,7 @@ class HelpdeskApp(App[int]):
         self._draft_file: Any = None
         self._draft_generation = 0
         self._draft_timer: Timer | None = None
+        self._opening: int | None = None
         if keymap:
             self.set_keymap(dict(keymap))
 
@@ -311,22 +314,40 @@ class HelpdeskApp(App[int]):
     @work(thread=True, group="detail", exclusive=True, exit_on_error=False)
     def load_detail(self, target: MessagePump, number: int, mark_read: bool) -> None:
         desk, _views = self._need()
-        detail = desk.read(number) if mark_read else desk.show(number)
+        detail = desk.show(number)
         target.post_message(DetailLoaded(detail))
+        s = detail.summary
+        if mark_read and s.read_status != "green" and s.owner is not None and s.owner == desk.actor:
+            # The owner's first look marks it read: a write transaction (and an escalation
+            # step) that the screen need not wait for; the header turns green a moment later.
+            target.post_message(DetailLoaded(desk.read(number)))
 
     @work(thread=True, group="actions", exit_on_error=False)
     def perform(
-        self, target: MessagePump, action: str, numbers: Sequence[int], call: DeskCall
+        self,
+        target: MessagePump,
+        action: str,
+        numbers: Sequence[int],
+        call: DeskCall,
+        versions: Mapping[int, int | None] | None = None,
     ) -> None:
-        """Run one desk call per ticket; report what was done, then raise what was refused."""
-        from helpdesk_tui.desk.errors import DeskError
+        """Run one desk call per ticket; report what was done, then raise what was refused.
+
+        `versions` are what the screen showed: a ticket changed since then is a conflict,
+        collected for the conflict dialog (tui/conflicts.py), not an error.
+        """
+        from helpdesk_tui.desk.errors import Conflict, DeskError
+        from helpdesk_tui.tui.messages import Conflicted
 
         desk, _views = self._need()
-        outcome = Outcome(action)
+        outcome = Outcome(action, call=call)
+        seen = versions or {}
         for number in numbers:
             try:
-                outcome.results[number] = call(desk, number)
+                outcome.results[number] = call(desk, number, seen.get(number))
                 outcome.done.append(number)
+            except Conflict as exc:
+                outcome.conflicts.append(Conflicted(number, str(exc), exc.current_version))
             except DeskError as exc:
                 outcome.errors.append(str(exc))
         target.post_message(ActionDone(outcome))
@@ -338,6 +359,10 @@ class HelpdeskApp(App[int]):
     def on_action_done(self, message: ActionDone) -> None:
         # Reached only when the target screen was gone; remember what undo should act on.
         self.remember(message.outcome)
+        if message.outcome.conflicts:
+            from helpdesk_tui.tui.conflicts import offer
+
+            offer(self, message.outcome, None)
 
     def remember(self, outcome: Outcome) -> None:
         """After an action: drop the drafts it sent and note what `u` should undo."""
@@ -439,18 +464,51 @@ class HelpdeskApp(App[int]):
         self.push_screen(RegisterScreen())
 
     def open_ticket(self, number: int) -> None:
+        """Show a ticket: read it first (~10 ms), so the screen's first frame is the ticket.
+
+        Pushing at once would paint "Loading…", then lay the whole screen out again for the
+        conversation: two full frames where one will do. A read slower than OPEN_WAIT (or a
+        desk still opening) pushes the screen anyway, and it fills in when the data arrives.
+        """
+        self._opening = number
+        if self.desk is None:
+            self._push_detail(number, None)  # it says the desk is still opening, once
+            return
+        self._preload_detail(number)
+        self.set_timer(OPEN_WAIT, lambda: self._push_detail(number, None))
+
+    @work(thread=True, group="detail-preload", exclusive=True, exit_on_error=False)
+    def _preload_detail(self, number: int) -> None:
+        desk, _views = self._need()
+        try:
+            detail: TicketDetail | None = desk.show(number)
+        except Exception:  # noqa: BLE001 - the screen opens, reads again and says what failed
+            detail = None
+        self.call_from_thread(self._push_detail, number, detail)
+
+    def _push_detail(self, number: int, detail: TicketDetail | None) -> None:
+        if self._opening != number:
+            return  # already pushed (by the read or by the timer)
+        self._opening = None
         from helpdesk_tui.tui.screens.detail import DetailScreen
 
-        self.push_screen(DetailScreen(number))
+        self.push_screen(DetailScreen(number, detail))
 
 
 def run_app(db: str | None, config: str | None) -> int:
     """Run the app until the agent quits; the exit code for the shell."""
+    import sys
+
+    from helpdesk_tui.shared import preflight
+
+    # Before the first frame: an agent outside the store's group gets one line, not a screen.
+    problem = preflight(db, config)
+    if problem:
+        print(f"helpdesk: {problem}", file=sys.stderr)
+        return 1
     app = HelpdeskApp(db=db, config_path=config)
     result = app.run()
     if app.desk_error:
-        import sys
-
         print(f"helpdesk: {app.desk_error}", file=sys.stderr)
         return 1
     return result or 0

@@ -94,6 +94,15 @@ class TaggedFound(Message):
         self.pattern = pattern
 
 
+@dataclass(frozen=True)
+class Conflicted:
+    """A ticket the action left alone because someone else changed it since the screen read it."""
+
+    number: int
+    message: str  # the desk's words: who changed what
+    current_version: int
+
+
 @dataclass
 class Outcome:
     """What an action did: the tickets it changed and what the desk returned for each."""
@@ -102,6 +111,8 @@ class Outcome:
     done: list[int] = field(default_factory=list)
     results: dict[int, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    conflicts: list[Conflicted] = field(default_factory=list)
+    call: Any = None  # the desk call itself, so a conflict can be re-applied
 
 
 class ActionDone(Message):

@@ -144,7 +144,7 @@ async def test_incoming_mail_read_forward_reply_close(
             m for m in smtp_server.messages if "sales@tonersupplier.example" in m.rcpt_tos
         )
         parsed = email.message_from_bytes(forward.content, policy=policy.default)
-        assert "Your cartridge leaks" in str(parsed.get_body(("plain",)).get_content())  # type: ignore[union-attr]
+        assert "Your cartridge leaks" in str(parsed.get_body(("plain",)).get_content())  # type: ignore[union-attr, unused-ignore]
         assert [p.get_filename() for p in parsed.iter_attachments()] == ["leak.png"]
         replies = [
             email.message_from_bytes(m.content, policy=policy.default)
@@ -152,7 +152,7 @@ async def test_incoming_mail_read_forward_reply_close(
             if "pia@printshop.example" in m.rcpt_tos
         ]
         assert any(
-            "We asked the supplier" in str(r.get_body(("plain",)).get_content())  # type: ignore[union-attr]
+            "We asked the supplier" in str(r.get_body(("plain",)).get_content())  # type: ignore[union-attr, unused-ignore]
             for r in replies
         )
         await wait_until(

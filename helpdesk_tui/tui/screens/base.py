@@ -54,6 +54,14 @@ class TicketScreen(Screen[None]):
     def after_action(self, outcome: Outcome) -> None:
         """Reload what the screen shows."""
 
+    def version_of(self, number: int) -> int | None:
+        """The version of ticket `number` as this screen shows it (None: not on screen).
+
+        Every action passes it as expected_version, so a change someone else made since the
+        screen was drawn is a conflict the agent sees, never an update silently lost.
+        """
+        return None
+
     # ------------------------------------------------------------------ plumbing
 
     def on_action_done(self, message: ActionDone) -> None:
@@ -65,6 +73,10 @@ class TicketScreen(Screen[None]):
             more = f" and {len(outcome.done) - 5} more" if len(outcome.done) > 5 else ""
             self.helpdesk.say(f"{outcome.action}: {shown}{more}")
         self.after_action(outcome)
+        if outcome.conflicts:
+            from helpdesk_tui.tui.conflicts import offer
+
+            offer(self.helpdesk, outcome, self)
 
     def run_desk(self, action: str, numbers: list[int], call: DeskCall) -> None:
         if not numbers:
@@ -74,7 +86,8 @@ class TicketScreen(Screen[None]):
             self.helpdesk.say("the desk is still opening", severity="warning")
             return
         self.before_action(numbers)
-        self.helpdesk.perform(self, action, numbers, call)
+        versions = {n: self.version_of(n) for n in numbers}
+        self.helpdesk.perform(self, action, numbers, call, versions)
 
     def _single(self) -> int | None:
         numbers = self.targets()
@@ -93,7 +106,9 @@ class TicketScreen(Screen[None]):
 
         number = self._single()
         if number is not None:
-            self.app.push_screen(ComposeScreen(number, kind))
+            screen = ComposeScreen(number, kind)
+            screen.expected_version = self.version_of(number)
+            self.app.push_screen(screen)
 
     def action_reply(self) -> None:
         self._open_compose("reply")
@@ -113,17 +128,18 @@ class TicketScreen(Screen[None]):
     # ------------------------------------------------------------------ direct actions
 
     def action_take(self) -> None:
-        self.run_desk("take", self.targets(), lambda d, n: d.take(n))
+        self.run_desk("take", self.targets(), lambda d, n, v: d.take(n, expected_version=v))
 
     def action_close_ticket(self) -> None:
-        self.run_desk("close", self.targets(), lambda d, n: d.close(n))
+        self.run_desk("close", self.targets(), lambda d, n, v: d.close(n, expected_version=v))
 
     def action_delete(self) -> None:
-        self.run_desk("delete", self.targets(), lambda d, n: d.delete(n))
+        self.run_desk("delete", self.targets(), lambda d, n, v: d.delete(n, expected_version=v))
 
     def action_undo(self) -> None:
         numbers = self.helpdesk.last_acted or self.targets()[:1]
-        self.run_desk("undo", numbers, lambda d, n: d.undo_last(n))
+        # Undo checks for itself that nothing came after the change it undoes.
+        self.run_desk("undo", numbers, lambda d, n, _v: d.undo_last(n))
 
     # ------------------------------------------------------------------ actions with a choice
 
@@ -140,7 +156,7 @@ class TicketScreen(Screen[None]):
             if login is None:
                 return
             who = None if login == "-" else login
-            self.run_desk("assign", numbers, lambda d, n: d.assign(n, who))
+            self.run_desk("assign", numbers, lambda d, n, v: d.assign(n, who, expected_version=v))
 
         self.app.push_screen(PickDialog("Assign to", options), chosen)
 
@@ -152,7 +168,11 @@ class TicketScreen(Screen[None]):
 
         def chosen(name: str | None) -> None:
             if name is not None:
-                self.run_desk("priority", numbers, lambda d, n: d.set_priority(n, name))
+                self.run_desk(
+                    "priority",
+                    numbers,
+                    lambda d, n, v: d.set_priority(n, name, expected_version=v),
+                )
 
         self.app.push_screen(PickDialog("Priority", options), chosen)
 
@@ -166,11 +186,19 @@ class TicketScreen(Screen[None]):
                 return
             kind, _, text = value.partition(":")
             if kind == "preset":
-                self.run_desk("postpone", numbers, lambda d, n: d.postpone(n, preset=text))
+                self.run_desk(
+                    "postpone",
+                    numbers,
+                    lambda d, n, v: d.postpone(n, preset=text, expected_version=v),
+                )
                 return
             until = self._when(text)
             if until is not None:
-                self.run_desk("postpone", numbers, lambda d, n: d.postpone(n, until=until))
+                self.run_desk(
+                    "postpone",
+                    numbers,
+                    lambda d, n, v: d.postpone(n, until=until, expected_version=v),
+                )
 
         self.app.push_screen(PostponeDialog("Postpone until"), chosen)
 
@@ -201,8 +229,8 @@ class TicketScreen(Screen[None]):
                 self.helpdesk.say(f"not a ticket number: {value}", severity="error")
                 return
 
-            def merge(d: Desk, n: int) -> Any:
-                return d.merge(n, into)
+            def merge(d: Desk, n: int, v: int | None) -> Any:
+                return d.merge(n, into, expected_version=v)
 
             self.run_desk("merge", numbers, merge)
 

@@ -37,6 +37,7 @@ from textual.widgets import Footer, Input, Select, SelectionList, Static, TextAr
 from helpdesk_tui.tui.app import Draft
 from helpdesk_tui.tui.screens.dialogs import PickDialog
 from helpdesk_tui.tui.text import line, text
+from helpdesk_tui.tui.widgets.presence import PresenceLine
 
 if TYPE_CHECKING:
     from helpdesk_tui.desk.records import AttachmentRecord
@@ -132,6 +133,9 @@ class ComposeScreen(Screen[None]):
         Binding("escape", "back", "Back (keeps draft)", id="compose.back"),
     ]
 
+    expected_version: int | None = None
+    """The ticket's version on the screen compose was opened from; a send checks it."""
+
     def __init__(self, number: int, kind: str) -> None:
         super().__init__()
         self.number = number
@@ -160,6 +164,7 @@ class ComposeScreen(Screen[None]):
             ),
             id="topbar",
         )
+        yield PresenceLine(self.number, "composing", id="presence")
         suggester = CustomerSuggester(self.helpdesk)
         with Vertical(id="compose"):
             if self.kind == "forward":
@@ -387,13 +392,13 @@ class ComposeScreen(Screen[None]):
             all_ = kind == "reply_all"
             cc = split_addresses(self.query_one("#cc", Input).value)
 
-            def call(d: Desk, n: int) -> Any:
-                return d.reply(n, body, reply_all=all_, cc=cc)
+            def call(d: Desk, n: int, v: int | None) -> Any:
+                return d.reply(n, body, reply_all=all_, cc=cc, expected_version=v)
 
         elif kind == "note":
 
-            def call(d: Desk, n: int) -> Any:
-                return d.note(n, body)
+            def call(d: Desk, n: int, v: int | None) -> Any:
+                return d.note(n, body, expected_version=v)
 
         elif kind == "forward":
             addresses = split_addresses(self.query_one("#to", Input).value)
@@ -402,10 +407,14 @@ class ComposeScreen(Screen[None]):
                 return
             attachment_ids = list(self.query_one("#attachments", SelectionList).selected)
 
-            def call(d: Desk, n: int) -> Any:
+            def call(d: Desk, n: int, v: int | None) -> Any:
                 result = None
                 for to in addresses:
-                    result = d.forward(n, to, body, attachment_ids=attachment_ids)
+                    # Each forward bumps the version: only the first checks what was shown.
+                    result = d.forward(
+                        n, to, body, attachment_ids=attachment_ids, expected_version=v
+                    )
+                    v = None
                 return result
 
         elif kind == "ask":
@@ -415,8 +424,8 @@ class ComposeScreen(Screen[None]):
                 return
             colleague = value
 
-            def call(d: Desk, n: int) -> Any:
-                return d.ask(n, colleague, body)
+            def call(d: Desk, n: int, v: int | None) -> Any:
+                return d.ask(n, colleague, body, expected_version=v)
 
         else:
             return
@@ -427,5 +436,6 @@ class ComposeScreen(Screen[None]):
             self.helpdesk.say("the desk is still opening", severity="warning")
             return
         below = self.app.screen_stack[-2] if len(self.app.screen_stack) > 1 else self.app
-        self.helpdesk.perform(below, kind, [number], call)
+        # A conflict keeps the draft (dropped only when the desk confirms) and offers re-apply.
+        self.helpdesk.perform(below, kind, [number], call, {number: self.expected_version})
         self.dismiss(None)

@@ -19,13 +19,15 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from helpdesk_tui.tui import fmt
 from helpdesk_tui.tui.messages import DetailLoaded, Outcome
 from helpdesk_tui.tui.screens.base import TICKET_BINDINGS, TicketScreen
 from helpdesk_tui.tui.screens.dialogs import Dialog, PickDialog
 from helpdesk_tui.tui.text import line, plain, plain_line
+from helpdesk_tui.tui.widgets.keyfooter import KeyFooter
+from helpdesk_tui.tui.widgets.presence import PresenceLine
 
 if TYPE_CHECKING:
     from datetime import tzinfo
@@ -347,21 +349,29 @@ class DetailScreen(TicketScreen):
         *TICKET_BINDINGS,
     ]
 
-    def __init__(self, number: int) -> None:
+    def __init__(self, number: int, detail: TicketDetail | None = None) -> None:
         super().__init__()
         self.number = number
-        self.detail: TicketDetail | None = None
+        self.detail: TicketDetail | None = detail
+        """Given when the App read the ticket before opening it: the first frame shows it."""
         self.timeline: Timeline | None = None
         self.unfold = False
+        self._shown: tuple[object, ...] | None = None
+        """What the conversation's message widgets show (number, messages, unfold)."""
 
     def compose(self) -> ComposeResult:
         yield Static(Content(f"#{self.number}"), id="topbar")
+        yield PresenceLine(self.number, "viewing", id="presence")
         with VerticalScroll(id="conversation"):
             yield Static(Content("Loading…"), classes="ticket-header")
-        yield Footer()
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         self.query_one("#conversation").focus()
+        # The footer builds a widget per key (~10 ms): it arrives one frame after the ticket.
+        self.call_after_refresh(self.mount, KeyFooter())
+        if self.detail is not None:
+            self._load_timeline()
+            await self.render_detail()  # before the first frame: no "Loading…" frame
         self.helpdesk.load_detail(self, self.number, True)
 
     @staticmethod
@@ -422,6 +432,8 @@ class DetailScreen(TicketScreen):
         """Another session or the worker changed the store: reload; re-render only on change."""
         if self.detail is not None:
             self.helpdesk.load_detail(self, self.number, False)
+        for others in self.query(PresenceLine):
+            others.refresh_others()
 
     async def render_detail(self) -> None:
         d = self.detail
@@ -442,6 +454,16 @@ class DetailScreen(TicketScreen):
             )
         )
         box = self.query_one("#conversation", VerticalScroll)
+        history = Content("\n").join(event_line(e, tz) for e in d.events)
+        history_text = Content.assemble(("History\n", "bold"), history)
+        shown = (d.number, d.messages, self.unfold)
+        if shown == self._shown and box.query(".history"):
+            # Same conversation (the read mark, a status, a new history line): update the
+            # header and the history in place instead of mounting every message again.
+            box.query_one(".ticket-header", Static).update(header(d, tz, now, self.timeline))
+            box.query_one(".history", Static).update(history_text)
+            return
+        self._shown = shown
         scroll_y = box.scroll_y
         await box.remove_children()
         widgets: list[Static] = [Static(header(d, tz, now, self.timeline), classes="ticket-header")]
@@ -454,14 +476,17 @@ class DetailScreen(TicketScreen):
                     message_block(m, tz, self.unfold), classes=f"message {cls}{internal}{failed}"
                 )
             )
-        history = Content("\n").join(event_line(e, tz) for e in d.events)
-        widgets.append(Static(Content.assemble(("History\n", "bold"), history), classes="history"))
+        widgets.append(Static(history_text, classes="history"))
         await box.mount_all(widgets)
         # A live re-render keeps the reader where they were.
         box.call_after_refresh(box.scroll_to, y=scroll_y, animate=False)
 
     def targets(self) -> list[int]:
         return [self.number]
+
+    def version_of(self, number: int) -> int | None:
+        d = self.detail
+        return d.version if d is not None and d.number == number else None
 
     def after_action(self, outcome: Outcome) -> None:
         if outcome.action == "merge" and outcome.done:

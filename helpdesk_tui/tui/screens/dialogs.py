@@ -1,4 +1,4 @@
-"""Small modal dialogs: pick one of a list, type a value, choose a postpone time, go to a view."""
+"""Small modal dialogs: pick one of a list, type a value, a postpone time, a view, a conflict."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, ClassVar
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Input, OptionList, Static
+from textual.widgets import Button, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 if TYPE_CHECKING:
@@ -148,3 +148,71 @@ class GotoDialog(Dialog):
                 event.stop()
                 self.dismiss(v.id)
                 return
+
+
+class ConflictDialog(Dialog):
+    """Someone else changed the ticket(s) first: re-apply the action to them as they are now,
+    or drop it (the screen below reloads and shows their change). Nothing is lost silently."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("r", "reapply", "Re-apply", id="conflict.reapply"),
+        Binding("d", "drop", "Drop", id="conflict.drop"),
+        Binding("escape", "drop", "Drop", show=False, id="conflict.cancel"),
+        # A modal screen cuts off the App's bindings, so `?` is bound here again.
+        Binding("question_mark", "app.help", "Keys", show=False, id="conflict.help"),
+    ]
+
+    def __init__(self, action: str, messages: Sequence[str], *, draft_kept: bool = False) -> None:
+        many = len(messages) > 1
+        super().__init__(
+            f"{len(messages)} tickets were changed by someone else"
+            if many
+            else "Changed by someone else"
+        )
+        self.action = action
+        self.messages = list(messages)
+        self.draft_kept = draft_kept
+
+    def compose(self) -> ComposeResult:
+        from helpdesk_tui.tui.text import line
+
+        many = len(self.messages) > 1
+        verb = f"Your {self.action}"
+        with Vertical(classes="dialog conflict"):
+            yield Static(Content(self.title_text), classes="dialog-title")
+            # The desk's words quote agent names: untrusted, so inert Content, one per line.
+            yield Static(
+                Content("\n").join(line(m, "$text-warning") for m in self.messages),
+                id="conflict-messages",
+            )
+            was = "was not applied to them" if many else "was not applied"
+            kept = " Your text is kept as a draft." if self.draft_kept else ""
+            yield Static(Content(f"{verb} {was}.{kept}"), id="conflict-what")
+            with Horizontal(id="conflict-buttons"):
+                yield Button(
+                    Content.assemble(("R", "bold underline"), "e-apply all" if many else "e-apply"),
+                    id="reapply",
+                    variant="warning",
+                )
+                yield Button(Content.assemble(("D", "bold underline"), "rop"), id="drop")
+            yield Static(
+                Content(
+                    f"r: {self.action} again, on the ticket{'s' if many else ''} as now · "
+                    "d/escape: drop it and see the change · ?: keys"
+                ),
+                classes="dim",
+            )
+
+    def on_mount(self) -> None:
+        self.query_one("#reapply", Button).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id)
+
+    def action_reapply(self) -> None:
+        self.dismiss("reapply")
+
+    def action_drop(self) -> None:
+        self.dismiss("drop")

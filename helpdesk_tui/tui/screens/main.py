@@ -10,12 +10,13 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import OptionList, Static
 
 from helpdesk_tui.tui.messages import Outcome, TaggedFound
 from helpdesk_tui.tui.screens.base import TICKET_BINDINGS, TicketScreen
 from helpdesk_tui.tui.screens.dialogs import GotoDialog, PromptDialog
 from helpdesk_tui.tui.text import line, plain_line
+from helpdesk_tui.tui.widgets.keyfooter import KeyFooter
 from helpdesk_tui.tui.widgets.sidebar import Sidebar
 from helpdesk_tui.tui.widgets.statusbar import StatusBar
 from helpdesk_tui.tui.widgets.ticket_list import TicketList
@@ -74,7 +75,7 @@ class MainScreen(TicketScreen):
         self.update_topbar()
 
     def _after_first_frame(self) -> None:
-        self.mount(Footer())
+        self.mount(KeyFooter())
         if self.helpdesk.views is None:
             self.helpdesk.open_desk()
 
@@ -114,6 +115,8 @@ class MainScreen(TicketScreen):
         # Counts come from a worker and may land while the screen is still composing or
         # already being torn down; the next refresh brings them again.
         for sidebar in self.query(Sidebar):
+            if counts is not sidebar.counts and counts == sidebar.counts:
+                continue  # the same figures: redrawing seven prompts would change nothing
             sidebar.set_counts(counts)
 
     def update_topbar(self) -> None:
@@ -293,6 +296,11 @@ class MainScreen(TicketScreen):
             return sorted(app.tagged)
         ticket = self.tickets.current
         return [ticket.number] if ticket else []
+
+    def version_of(self, number: int) -> int | None:
+        # A tagged ticket whose page left memory is acted on unchecked (None).
+        ticket = self.tickets.loaded_row(number)
+        return ticket.version if ticket is not None else None
 
     def before_action(self, numbers: list[int]) -> None:
         lst = self.tickets
