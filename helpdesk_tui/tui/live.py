@@ -1,10 +1,11 @@
 """Live and background: other sessions' changes on screen, the embedded worker, alerts.
 
-A timer on the event loop starts a short thread worker every `interval` seconds that asks
-SQLite for `PRAGMA data_version` on a connection of its own (a few microseconds; the number
-changes whenever another connection commits). Only when it changed does the worker read the
-status bar's facts and the agent's unread alerts, and the screens reload what they show (the
-list: the page under the cursor and the sidebar counts, keeping the cursor on its ticket).
+A timer on the event loop starts a short thread worker every `interval` seconds that asks the
+store for its change token (Store.change_token: SQLite's `PRAGMA data_version`, or PostgreSQL's
+change notices, each on a connection of its own; the number moves whenever a write commits).
+Only when it changed does the worker read the status bar's facts and the agent's unread alerts,
+and the screens reload what they show (the list: the page under the cursor and the sidebar
+counts, keeping the cursor on its ticket).
 Nothing here blocks the event loop: every query runs in a thread worker, and its result comes
 back as one coalescing message.
 
@@ -17,7 +18,6 @@ the daemon's state.
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
@@ -67,16 +67,23 @@ class LiveUpdate(Message):
     """The store changed (or the status is due): new status, unread alerts, reload or not."""
 
     def __init__(
-        self, changed: bool, status: LiveStatus | None, alerts: list[AlertRecord] | None
+        self,
+        changed: bool,
+        status: LiveStatus | None,
+        alerts: list[AlertRecord] | None,
+        touched: bool = False,
     ) -> None:
         super().__init__()
         self.changed = changed
         self.status = status
         self.alerts = alerts
+        self.touched = touched  # only bookkeeping moved (presence, lease): presence lines re-read
 
     def can_replace(self, message: Message) -> bool:
-        # A newer update replaces an unhandled older one unless the older asked for a reload.
-        return isinstance(message, LiveUpdate) and not (message.changed and not self.changed)
+        # A newer update replaces an unhandled older one unless the older asked for more.
+        return isinstance(message, LiveUpdate) and not (
+            (message.changed and not self.changed) or (message.touched and not self.touched)
+        )
 
 
 class DutyDone(Message):
@@ -88,13 +95,6 @@ class DutyDone(Message):
         self.holder = holder
         self.error = error
         self.at = at
-
-
-def _sqlite_path(url: str) -> str | None:
-    if not url.startswith("sqlite:///"):
-        return None
-    path = url.removeprefix("sqlite:///")
-    return None if not path or path == ":memory:" else path
 
 
 class Live:
@@ -109,11 +109,9 @@ class Live:
         self.status = LiveStatus()
         self.stop = threading.Event()
         self._timer: Timer | None = None
-        self._conn: sqlite3.Connection | None = None
-        # Closing a sqlite3 connection while another thread runs a statement on it crashes
-        # the interpreter: the check and close() take turns on it.
-        self._conn_lock = threading.Lock()
         self._version: int | None = None
+        self._mark: tuple[int, ...] | None = None  # desk.changes.content_mark at the last reload
+        self._outbox_seen: dict[str, int] | None = None
         self._checking = False
         self._status_at = 0.0
         self._pending_reload = False
@@ -152,10 +150,6 @@ class Live:
             self._timer.stop()
         if not self._duty_running:
             self._release()
-        with self._conn_lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
 
     def _release(self) -> None:
         desk = self.app.desk
@@ -206,18 +200,9 @@ class Live:
 
     def _data_version(self) -> int | None:
         desk = self.app.desk
-        if desk is None:
+        if desk is None or self.stop.is_set():
             return None
-        path = _sqlite_path(desk.store.url)
-        if path is None:
-            return None
-        with self._conn_lock:
-            if self.stop.is_set():
-                return None
-            if self._conn is None:
-                self._conn = sqlite3.connect(path, timeout=1.0, check_same_thread=False)
-            row = self._conn.execute("PRAGMA data_version").fetchone()
-            return int(row[0])
+        return desk.store.change_token()
 
     def _check(self) -> None:
         try:
@@ -225,20 +210,41 @@ class Live:
                 return
             version = self._data_version()
             now = time.monotonic()
+            touched = False
             if version is None:
-                # Not SQLite: no data_version; reload every STATUS_EVERY seconds instead.
+                # The store cannot tell (in-memory): reload every STATUS_EVERY seconds instead.
                 changed = now - self._status_at >= STATUS_EVERY
             else:
-                changed = self._version is not None and version != self._version
+                moved = self._version is not None and version != self._version
                 self._version = version
+                changed = moved and self._content_moved()
+                touched = moved and not changed
+                if touched:
+                    self._status_at = 0.0  # bookkeeping only: refresh the status bar alone
             self._renew_if_due(now)
             if not changed and now - self._status_at < STATUS_EVERY and self._status_at:
                 return
             self._status_at = now
             status, alerts = self._read_status()
-            self.app.post_message(LiveUpdate(changed, status, alerts))
+            if status.outbox != self._outbox_seen:
+                # A send that went out or failed shows on its ticket: reload for it too.
+                changed = changed or self._outbox_seen is not None
+                self._outbox_seen = status.outbox
+            self.app.post_message(LiveUpdate(changed, status, alerts, touched))
         finally:
             self._checking = False
+
+    def _content_moved(self) -> bool:
+        """Skip reloads for presence and lease heartbeats (desk/changes.py says why)."""
+        from helpdesk_tui.desk.changes import content_mark
+
+        desk = self.app.desk
+        if desk is None:
+            return True
+        mark = content_mark(desk.store)
+        moved = mark != self._mark
+        self._mark = mark
+        return moved
 
     def _renew_if_due(self, now: float) -> None:
         """Keep the lease alive during a long pass (a pass renews it too)."""
@@ -372,6 +378,8 @@ class Live:
             self._show_status()
         if message.alerts is not None:
             self._alerts(message.alerts)
+        if message.touched and not message.changed:
+            self._refresh_presence()
         if message.changed:
             if self._busy():
                 self._pending_reload = True
@@ -383,6 +391,16 @@ class Live:
             update = getattr(screen, "set_status", None)
             if update is not None:
                 update(self.status)
+
+    def _refresh_presence(self) -> None:
+        """Someone opened, left or started composing on a ticket: only presence lines re-read."""
+        from helpdesk_tui.tui.widgets.presence import PresenceLine
+
+        for screen in reversed(self.app.screen_stack):
+            for line in screen.query(PresenceLine):
+                line.refresh_others()
+            if not isinstance(screen, ModalScreen):
+                break
 
     def _reload_screens(self) -> None:
         """The visible screens reload: the top one, and those under modal dialogs."""
