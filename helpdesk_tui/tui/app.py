@@ -11,6 +11,7 @@ so the first frame is painted while the store opens (sqlmodel alone costs about 
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from helpdesk_tui.desk.records import AgentRecord, TicketDetail
     from helpdesk_tui.desk.service import Desk
     from helpdesk_tui.desk.views import Key, TicketViews
+    from helpdesk_tui.store.engine import Store
 
 DeskCall = Callable[["Desk", int, "int | None"], Any]
 """A desk call for one ticket: (desk, number, the version the screen showed, or None)."""
@@ -73,6 +75,16 @@ class Choices:
 
     priorities: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
+
+
+def content_mark_or_none(store: Store) -> tuple[int, ...] | None:
+    """desk.changes.content_mark, or None (meaning: assume changed) if it cannot be read."""
+    from helpdesk_tui.desk.changes import content_mark
+
+    try:
+        return content_mark(store)
+    except Exception:  # noqa: BLE001 - unknown means reload, which is always correct
+        return None
 
 
 class HelpdeskApp(App[int]):
@@ -159,6 +171,9 @@ class HelpdeskApp(App[int]):
 
             config = default_config()
         views = TicketViews(desk.store, desk.actor, clock=desk.clock, tz=desk.tz)
+        # What exists now (modules, tables, widgets, the desk) lives as long as the app: the
+        # collector stops walking it, so a full collection no longer stalls a keypress.
+        gc.freeze()
         self.post_message(DeskOpened(desk, config, views))
 
     def on_desk_opened(self, message: DeskOpened) -> None:
@@ -225,7 +240,10 @@ class HelpdeskApp(App[int]):
         stride: int,
     ) -> None:
         """Size, anchors, where ticket `focus` now sits, and the page the cursor will be on."""
-        _desk, views = self._need()
+        desk, views = self._need()
+        # Taken before the rows are read: anything added later makes the list stale (the
+        # list screen compares it when it comes back into view).
+        mark = content_mark_or_none(desk.store)
         total = views.count(view)
         anchors = views.anchors(view, stride) if total > stride else []
         index = None
@@ -237,6 +255,8 @@ class HelpdeskApp(App[int]):
         after = anchors[page - 1] if 0 < page <= len(anchors) else None
         rows = views.page(view, after, stride) if page == 0 or after is not None else None
         target.post_message(ViewLoaded(view, generation, total, anchors, index, page, rows))
+        if hasattr(target, "loaded_mark"):
+            target.loaded_mark = mark
         self.post_message(CountsLoaded(views.counts()))
 
     @work(thread=True, group="list-page", exit_on_error=False)

@@ -459,3 +459,29 @@ def test_presence_line_snapshot(
     presence.announce(make_desk(store, clock, "lead"), seeded[0], "viewing", session="lead:1")
     app = slow_live_app(desk, config, clock)
     assert snap_compare(app, terminal_size=size, run_before=_presence_steps(seeded[0]))
+
+
+# ---------------------------------------------------------------------- back to the list
+
+
+async def test_back_from_a_ticket_reloads_the_list_only_when_something_changed(
+    desk: Desk, config: Config, clock: FixedClock, store: Store, seeded: list[int]
+) -> None:
+    app = slow_live_app(desk, config, clock)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        main = app.screen
+        assert isinstance(main, MainScreen)
+        generation = main.tickets.generation
+        # Looked at, nothing done (not ours, so not even marked read): the list stays as it was.
+        await open_detail(pilot, app, seeded[3])
+        await settle(pilot)
+        app.pop_screen()
+        await settle(pilot)
+        await settle(pilot)
+        assert main.tickets.generation == generation
+        # Something happened meanwhile (another agent's note): back, and the list reloads.
+        await open_detail(pilot, app, seeded[3])
+        make_desk(store, clock, "lead").note(seeded[3], "checked the cable")
+        app.pop_screen()
+        await wait_until(pilot, lambda: main.tickets.generation > generation, within=10)

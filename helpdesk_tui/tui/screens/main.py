@@ -93,8 +93,24 @@ class MainScreen(TicketScreen):
         # Back from detail or compose: what we did there may have moved tickets between views.
         stale, self._stale = self._stale, False
         if stale and self.helpdesk.views is not None and self.tickets.loaded:
-            current = self.tickets.current
-            self.tickets.load(self.view, focus=current.number if current else None, keep_index=True)
+            self.run_worker(self._reload_if_changed, thread=True, group="resume-mark")
+
+    def _reload_if_changed(self) -> None:
+        """Reload only when something was added since the list was read: a ticket merely
+        looked at leaves the list as it was, and a reload then only competes with the next key."""
+        from helpdesk_tui.tui.app import content_mark_or_none
+
+        desk = self.helpdesk.desk
+        loaded = self.tickets.loaded_mark
+        if desk is not None and loaded is not None and content_mark_or_none(desk.store) == loaded:
+            return
+        self.app.call_from_thread(self._reload_here)
+
+    def _reload_here(self) -> None:
+        if self.helpdesk.views is None or not self.tickets.loaded:
+            return
+        current = self.tickets.current
+        self.tickets.load(self.view, focus=current.number if current else None, keep_index=True)
 
     def live_refresh(self) -> None:
         """The store changed elsewhere: reload the page on screen; the cursor keeps its ticket."""

@@ -153,6 +153,8 @@ class TicketList(ScrollView, can_focus=True):
         self._keep_index = False
         self.previewed = False
         """Rows on screen came from the start-up fast path; the desk has not loaded yet."""
+        self.loaded_mark: tuple[int, ...] | None = None
+        """desk.changes.content_mark as the last load began (set by the loading thread)."""
         self._base_style: Style | None = None
         # (index, cursor?, width, focus, minute) -> (ticket, tagged?, strip): a row is drawn
         # again only when its ticket or its place changed. Building a row costs ~0.3 ms (a
