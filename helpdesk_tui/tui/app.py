@@ -11,13 +11,12 @@ so the first frame is painted while the store opens (sqlmodel alone costs about 
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual import work
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.message import Message
@@ -27,6 +26,8 @@ from textual.worker import Worker, WorkerState
 
 from helpdesk_tui.desk.drafts import DraftData
 from helpdesk_tui.tui.commands import HelpdeskCommands
+from helpdesk_tui.tui.idle_gc import CHECK_EVERY as IDLE_CHECK_EVERY
+from helpdesk_tui.tui.idle_gc import IdleCollector
 from helpdesk_tui.tui.live import DutyDone, Live, LiveUpdate
 from helpdesk_tui.tui.messages import (
     ActionDone,
@@ -111,6 +112,7 @@ class HelpdeskApp(App[int]):
         cursor_blink: bool = True,
         live_interval: float = 0.5,
         duty_every: float = 10.0,
+        idle_gc: bool = False,
     ) -> None:
         super().__init__()
         if clock is None:
@@ -132,6 +134,9 @@ class HelpdeskApp(App[int]):
         self.cursor_blink = cursor_blink
         self.desk_error = ""
         self.live = Live(self, interval=live_interval, duty_every=duty_every)
+        # Process-wide (gc.freeze, thresholds): only the real app turns it on, never a test
+        # that runs many apps in one process.
+        self.idle_gc: IdleCollector | None = IdleCollector() if idle_gc else None
         self._draft_file: Any = None
         self._draft_generation = 0
         self._draft_timer: Timer | None = None
@@ -171,13 +176,14 @@ class HelpdeskApp(App[int]):
 
             config = default_config()
         views = TicketViews(desk.store, desk.actor, clock=desk.clock, tz=desk.tz)
-        # What exists now (modules, tables, widgets, the desk) lives as long as the app: the
-        # collector stops walking it, so a full collection no longer stalls a keypress.
-        gc.freeze()
         self.post_message(DeskOpened(desk, config, views))
 
     def on_desk_opened(self, message: DeskOpened) -> None:
         self.desk, self.config, self.views = message.desk, message.config, message.views
+        if self.idle_gc is not None:
+            # What exists now lives as long as the app; full collections wait for idle moments.
+            self.idle_gc.start()
+            self.set_interval(IDLE_CHECK_EVERY, self.idle_gc.tick, name="idle-gc")
         self.sub_title = plain_line(f"{self.config.desk.name} · {self.desk.actor or '?'}")
         self.load_agents()
         self.load_drafts()
@@ -445,8 +451,15 @@ class HelpdeskApp(App[int]):
             exit_on_error=False,
         )
 
+    async def on_event(self, event: events.Event) -> None:
+        if self.idle_gc is not None and isinstance(event, events.InputEvent):
+            self.idle_gc.touched()
+        await super().on_event(event)
+
     def on_unmount(self) -> None:
         self.live.close()
+        if self.idle_gc is not None:
+            self.idle_gc.stop()
         if self._draft_file is not None and self._draft_timer is not None:
             # A pending save runs now: the last keystrokes before quitting are kept too.
             self._draft_timer.stop()
@@ -526,7 +539,7 @@ def run_app(db: str | None, config: str | None) -> int:
     if problem:
         print(f"helpdesk: {problem}", file=sys.stderr)
         return 1
-    app = HelpdeskApp(db=db, config_path=config)
+    app = HelpdeskApp(db=db, config_path=config, idle_gc=True)
     result = app.run()
     if app.desk_error:
         print(f"helpdesk: {app.desk_error}", file=sys.stderr)

@@ -404,8 +404,13 @@ def child_app(db: str, out: str, log: str) -> None:
             pending["ready"] = []
 
     quiet = os.environ.get("BENCH_QUIET") == "1"  # no live refresh or duties: for diagnosis
-    app = Instrumented(db=db, live_interval=3600.0, duty_every=3600.0) if quiet else None
-    (app or Instrumented(db=db)).run()
+    # idle_gc as run_app sets it: full collections wait until the keys pause (tui/idle_gc.py).
+    app = (
+        Instrumented(db=db, live_interval=3600.0, duty_every=3600.0, idle_gc=True)
+        if quiet
+        else None
+    )
+    (app or Instrumented(db=db, idle_gc=True)).run()
     sink.close()
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     Path(out).write_text(json.dumps({**marks, "rss_mb": rss_kb / 1024}))
