@@ -40,6 +40,7 @@ BACKOFF_START = 1.0
 BACKOFF_MAX = 300.0
 IMPORT_CHUNK = 500  # mails a transaction in an archive import, as in the IMAP sync
 IDLE_RENEW = 600.0  # re-issue IDLE at most every 10 minutes (RFC 2177 says 29 at most)
+PG_INGEST_CHUNK = 10  # mails a transaction in the IMAP sync on PostgreSQL
 
 
 def backoff_seconds(failures: int, rng: random.Random | None = None) -> float:
@@ -385,9 +386,17 @@ class Worker:
                 done = [uid for uid, _ in batch]
                 # Server work done since the last commit is recorded in this batch's
                 # transaction; with `leave` there is none, so the batch is done as it commits.
-                results = intake.ingest_batch(
-                    mails, uidvalidity=validity, server_done=done if leave else flagged
-                )
+                results: list[IngestResult] = []
+                # PostgreSQL files a mail at a time (intake_fast is SQLite's), so a fetched
+                # batch commits in parts: filed mail shows up as it goes, not a batch later.
+                step = max(len(mails), 1) if self.store.is_sqlite else PG_INGEST_CHUNK
+                for i in range(0, len(mails), step):
+                    part = done[i : i + step]
+                    results += intake.ingest_batch(
+                        mails[i : i + step],
+                        uidvalidity=validity,
+                        server_done=part if leave else (flagged if i == 0 else ()),
+                    )
                 for r in results:
                     report.results.append(r)
                     if r.duplicate:

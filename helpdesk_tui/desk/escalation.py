@@ -232,12 +232,20 @@ def _rules(desk: Desk, pr: M.Priority, levels: Iterable[M.EscalationLevel]) -> _
     )
 
 
+# Session.info key: every escalation level by priority id, for a unit of work that changes none.
+LEVELS_BY_PRIORITY = "helpdesk_escalation_levels_by_priority"
+
+
 def _rules_for(desk: Desk, s: Session, priority_id: int | None) -> _Rules | None:
     if priority_id is None:
         return None
     pr = s.get(M.Priority, priority_id)
     if pr is None:
         return None
+    # A unit of work that changes no levels may lend them all, read once (desk/intake.py).
+    lent: dict[int, list[M.EscalationLevel]] | None = s.info.get(LEVELS_BY_PRIORITY)
+    if lent is not None:
+        return _rules(desk, pr, lent.get(pr.id or 0, ()))
     levels = s.exec(select(M.EscalationLevel).where(M.EscalationLevel.priority_id == pr.id)).all()
     return _rules(desk, pr, levels)
 

@@ -26,8 +26,23 @@ from helpdesk_tui.mail.parse import ParsedMail, parse_message
 from helpdesk_tui.mail.templates import DEFAULT_ACK_BODY, DEFAULT_ACK_SUBJECT, TemplateError, render
 from helpdesk_tui.mail.threading import ThreadDecision, decide_thread
 from helpdesk_tui.store import models as M
+from helpdesk_tui.store.engine import is_pg_conflict
 
 LOOP_HEADER = "X-Helpdesk-Loop"
+
+
+# Keys of Session.info for the per-mail path; a session lives for one attempt of a unit of work.
+_REFERENCE_ROWS = "helpdesk_intake_reference_rows"
+_STORED_KEYS = "helpdesk_intake_stored_keys"
+_ACK_TEMPLATES = "helpdesk_intake_ack_templates"
+
+
+@dataclass
+class _StoredKeys:
+    """Hashes and (mailbox, uidvalidity, uid) keys that may already be stored in this batch."""
+
+    shas: set[str]
+    keys: set[tuple[int | None, int | None, int | None]]
 
 
 @dataclass(frozen=True)
@@ -200,6 +215,8 @@ class Intake:
             if self.bulk:
                 results = FastBatch(self, s, mailbox).run(prepared)
             else:
+                if len(prepared) > 1:
+                    self._prefetch(s, mailbox, [mail for mail, _ in prepared])
                 results = [self._one(s, mailbox, mail, parsed) for mail, parsed in prepared]
             if mailbox is not None:
                 uids = [m.uid for m in mails if m.uid is not None]
@@ -229,13 +246,56 @@ class Intake:
     def _one(
         self, s: Session, mailbox: M.Mailbox | None, mail: IncomingMail, parsed: ParsedMail
     ) -> IngestResult:
-        """The per-mail path in its own savepoint; whatever fails is kept raw for review."""
+        """The per-mail path in its own savepoint; what fails, but for a conflict, is kept raw."""
         try:
             with s.begin_nested():
                 return self._ingest_one(s, mailbox, mail, parsed)
-        except Exception as exc:  # noqa: BLE001 - stored raw for review below
+        except Exception as exc:  # stored raw for review below, unless transient
+            if is_pg_conflict(exc):
+                # E.g. a ticket an agent changed after the batch's snapshot: nothing wrong
+                # with the mail; Store.write runs the whole batch again.
+                raise
             with s.begin_nested():
                 return self._quarantine(s, mailbox, mail, f"{type(exc).__name__}: {exc}")
+
+    def _prefetch(
+        self, s: Session, mailbox: M.Mailbox | None, mails: Sequence[IncomingMail]
+    ) -> None:
+        """A few reads for the batch instead of several round trips a mail (the PostgreSQL path).
+
+        The desk reads statuses, categories and priorities with `get`, but the identity map
+        holds rows weakly, so each mail read them again: kept here, they stay for the batch.
+        The batch's import keys and hashes already stored are read at once (_existing).
+        """
+        s.info[_REFERENCE_ROWS] = [
+            *s.exec(select(M.Status)).all(),
+            *s.exec(select(M.Category)).all(),
+            *s.exec(select(M.Priority)).all(),
+        ]
+        levels: dict[int, list[M.EscalationLevel]] = {}
+        for lv in s.exec(select(M.EscalationLevel)).all():
+            levels.setdefault(lv.priority_id, []).append(lv)
+        s.info[escalation.LEVELS_BY_PRIORITY] = levels
+        shas = [hashlib.sha256(m.raw).hexdigest() for m in mails]
+        uids = [m.uid for m in mails if m.uid is not None]
+        found: sa.ColumnElement[bool] = col(M.ImportedMail.sha256).in_(shas)
+        if mailbox is not None and uids:
+            found = sa.or_(
+                found,
+                sa.and_(
+                    col(M.ImportedMail.mailbox_id) == mailbox.id,
+                    col(M.ImportedMail.uid).in_(uids),
+                ),
+            )
+        rows = s.execute(
+            sa.select(
+                col(M.ImportedMail.sha256),
+                col(M.ImportedMail.mailbox_id),
+                col(M.ImportedMail.uidvalidity),
+                col(M.ImportedMail.uid),
+            ).where(found)
+        ).all()
+        s.info[_STORED_KEYS] = _StoredKeys({r[0] for r in rows}, {(r[1], r[2], r[3]) for r in rows})
 
     def _mailbox(self, s: Session) -> M.Mailbox | None:
         if self.mailbox_name is None:
@@ -250,6 +310,19 @@ class Intake:
     def _existing(
         self, s: Session, mailbox: M.Mailbox | None, mail: IncomingMail, sha: str
     ) -> M.ImportedMail | None:
+        stored: _StoredKeys | None = s.info.get(_STORED_KEYS)
+        if stored is not None:
+            # Keyed only when looked up by key below (a mailbox and a UID).
+            key = None
+            if mailbox is not None and mail.uid is not None:
+                key = (mailbox.id, mail.uidvalidity, mail.uid)
+            if sha not in stored.shas and key not in stored.keys:
+                # In neither the batch's snapshot read nor an earlier mail of this transaction;
+                # marked now, so a later mail with these bytes or this key looks it up below.
+                stored.shas.add(sha)
+                if key is not None:
+                    stored.keys.add(key)
+                return None
         if mailbox is not None and mail.uid is not None:
             row = s.exec(
                 select(M.ImportedMail).where(
@@ -542,14 +615,18 @@ class Intake:
         self, s: Session, mailbox: M.Mailbox, ticket: M.Ticket, parsed: ParsedMail
     ) -> tuple[str, str]:
         desk = self.desk
-        row = s.exec(
-            select(M.ReplyTemplate)
-            .where(M.ReplyTemplate.name == mailbox.ack_template)
-            .order_by(col(M.ReplyTemplate.language) != "en")
-        ).first()
-        subject_t, body_t = (
-            (row.subject, row.body) if row else (DEFAULT_ACK_SUBJECT, DEFAULT_ACK_BODY)
-        )
+        # Read once a transaction, not once a mail.
+        templates: dict[str, tuple[str, str]] = s.info.setdefault(_ACK_TEMPLATES, {})
+        if mailbox.ack_template not in templates:
+            row = s.exec(
+                select(M.ReplyTemplate)
+                .where(M.ReplyTemplate.name == mailbox.ack_template)
+                .order_by(col(M.ReplyTemplate.language) != "en")
+            ).first()
+            templates[mailbox.ack_template] = (
+                (row.subject, row.body) if row else (DEFAULT_ACK_SUBJECT, DEFAULT_ACK_BODY)
+            )
+        subject_t, body_t = templates[mailbox.ack_template]
         category = s.get(M.Category, ticket.category_id) if ticket.category_id else None
         priority = s.get(M.Priority, ticket.priority_id) if ticket.priority_id else None
         deadline = (

@@ -60,7 +60,8 @@ def _sqlstate(exc: BaseException) -> str | None:
     return state if isinstance(state, str) else None
 
 
-def _is_pg_conflict(exc: BaseException) -> bool:
+def is_pg_conflict(exc: BaseException) -> bool:
+    """PostgreSQL's serialization failure or deadlock: transient, write() reruns the unit."""
     return _sqlstate(exc) in _PG_RETRY_SQLSTATES
 
 
@@ -189,7 +190,7 @@ class Store:
                         raise
                 elif _sqlstate(exc) == _PG_UNIQUE_VIOLATION and unique_retries > 0:
                     unique_retries -= 1
-                elif not _is_pg_conflict(exc):
+                elif not is_pg_conflict(exc):
                     raise
                 if time.monotonic() > deadline:
                     raise StoreError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 from sqlmodel import Session, func, select
 
 from helpdesk_tui.clock import FixedClock
-from helpdesk_tui.desk.intake import Intake
+from helpdesk_tui.desk.intake import IncomingMail, Intake
 from helpdesk_tui.desk.service import Desk
 from helpdesk_tui.mail.msgid import make_message_id
 from helpdesk_tui.store import models as M
@@ -305,3 +306,51 @@ def test_whole_corpus_is_ingested_or_flagged(intake: Intake, store: Store) -> No
         if store.is_sqlite:  # SQLite's own check; PostgreSQL has no file to verify this way
             assert s.connection().exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
     assert all(r.ticket is not None or r.duplicate for r in results)
+
+
+@pytest.mark.postgresql_only(
+    "on SQLite BEGIN IMMEDIATE serializes the two writers, so the race cannot happen"
+)
+def test_a_reply_racing_an_agents_change_is_threaded_not_quarantined(
+    intake: Intake, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An agent changes the ticket after the intake's snapshot: PostgreSQL refuses the intake's
+    # update (40001). The batch must be rerun and the reply threaded, never filed as unreadable.
+    first = intake.ingest(mail(msgid="<orig@c.example>"), uidvalidity=1, uid=1)
+    decide = intake._decide
+    raced: list[int] = []
+
+    def racing(s: Session, parsed: object) -> object:
+        decision = decide(s, parsed)  # type: ignore[arg-type]
+        if getattr(parsed, "message_id", "") == "<reply@c.example>" and not raced:
+            raced.append(1)
+
+            def change(s2: Session) -> None:
+                t = s2.get(M.Ticket, first.ticket)
+                assert t is not None
+                t.title = "changed by an agent"
+
+            other = threading.Thread(target=lambda: store.write(change))
+            other.start()
+            other.join()
+        return decision
+
+    monkeypatch.setattr(intake, "_decide", racing)
+    results = intake.ingest_batch(
+        [
+            IncomingMail(mail(sender="x@c.example", msgid="<new@c.example>"), 1, 2),
+            IncomingMail(
+                mail(
+                    msgid="<reply@c.example>",
+                    in_reply_to="<orig@c.example>",
+                    subject="Re: Printer on fire",
+                ),
+                1,
+                3,
+            ),
+        ],
+        uidvalidity=1,
+    )
+    assert raced
+    reply = results[1]
+    assert reply.ticket == first.ticket and not reply.needs_review and not reply.new_ticket
