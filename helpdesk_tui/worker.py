@@ -29,8 +29,8 @@ from helpdesk_tui.desk.intake import AckSettings, IncomingMail, IngestResult, In
 from helpdesk_tui.desk.outbox import OutgoingItem
 from helpdesk_tui.desk.session import DeskHandle
 from helpdesk_tui.mail.imap import ImapError, ImapMailbox, ImapSettings
-from helpdesk_tui.mail.parse import ParsedMail, parse_message
-from helpdesk_tui.mail.pipeline import FetchAhead
+from helpdesk_tui.mail.parse import ParsedMail
+from helpdesk_tui.mail.pipeline import FetchAhead, start_parse
 from helpdesk_tui.mail.smtp import SmtpSession, SmtpSettings
 
 log = logging.getLogger("helpdesk.worker")
@@ -91,15 +91,8 @@ def _exit_with_parent() -> None:
 def _start_parse(
     executor: Executor | None, batch: list[tuple[int, bytes]] | None
 ) -> tuple[list[tuple[int, bytes]], Callable[[], list[ParsedMail]]] | None:
-    """Hand a fetched batch to the pool now; the callable waits for its parsed mails."""
-    if batch is None:
-        return None
-    raws = [raw for _, raw in batch]
-    if executor is None or len(raws) < 8:
-        return batch, lambda: [parse_message(r) for r in raws]
-    # map submits every chunk at once; collecting the results is what waits.
-    parsing = executor.map(parse_message, raws, chunksize=16)
-    return batch, lambda: list(parsing)
+    """Hand a fetched batch to the pool now (mail/pipeline.py); None when there is none."""
+    return None if batch is None else (batch, start_parse(executor, batch))
 
 
 class Worker:

@@ -24,3 +24,11 @@ def content_mark(store: Store) -> tuple[int, ...]:
     with store.read() as s:
         row = s.connection().execute(_MARK).one()
     return tuple(int(v or 0) for v in row)
+
+
+def content_mark_or_none(store: Store) -> tuple[int, ...] | None:
+    """The mark, or None (read as "changed", which is always safe) if it cannot be read."""
+    try:
+        return content_mark(store)
+    except Exception:  # noqa: BLE001 - unknown means reload
+        return None

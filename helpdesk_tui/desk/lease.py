@@ -101,10 +101,6 @@ def _zombie(pid: int) -> bool:
     return stat[stat.rfind(")") + 2 :].startswith(("Z", "X"))
 
 
-def _holder_gone(current: Lease) -> bool:
-    return process_gone(current.host, current.pid)
-
-
 def wall_now() -> datetime:
     return datetime.now(UTC)
 
@@ -123,7 +119,7 @@ def describe(current: Lease, now: datetime) -> str:
 def live_holder(store: Store, now: datetime, *, ttl: float = TTL) -> Lease | None:
     """The lease if someone holds it and is alive, else None."""
     current = read(store)
-    if current is None or not current.alive(now, ttl) or _holder_gone(current):
+    if current is None or not current.alive(now, ttl) or process_gone(current.host, current.pid):
         return None
     return current
 
@@ -152,7 +148,7 @@ def acquire(
             and current.holder != holder
             and current.alive(now, ttl)
             and not (kind == "daemon" and current.kind == "app")
-            and not _holder_gone(current)
+            and not process_gone(current.host, current.pid)
         ):
             return False
         lease = Lease(holder, kind, socket.gethostname(), os.getpid(), now)

@@ -9,6 +9,7 @@ with the same Message-ID (so receivers can deduplicate) and marked ambiguous.
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -220,7 +221,10 @@ def _orphaned_claims(s: Session, now: datetime, limit: int, is_sqlite: bool) -> 
     They need not wait for STALE_CLAIM: nobody can still be talking to the server about them.
     """
     recent = select(M.Outbox).where(
-        col(M.Outbox.state) == "sending", col(M.Outbox.claimed_at) > now - STALE_CLAIM
+        col(M.Outbox.state) == "sending",
+        col(M.Outbox.claimed_at) > now - STALE_CLAIM,
+        # Only a claimer on this host can be checked (lease.process_gone).
+        col(M.Outbox.claimed_by).startswith(f"{socket.gethostname()}:", autoescape=True),
     )
     if not is_sqlite:
         recent = recent.with_for_update(skip_locked=True)

@@ -561,22 +561,21 @@ class Desk:
     def read(self, number: int) -> R.TicketDetail:
         """Open a ticket; the owner's first look marks it read (green) and is remembered."""
 
-        def owner_unread(s: Session) -> bool:
-            ticket = self._ticket(s, number)
+        def unread_owner(s: Session, ticket: M.Ticket) -> M.Agent | None:
+            """The acting agent when they own the ticket and have not read it yet."""
             actor = self._actor_agent(s, required=False)
-            return (
-                actor is not None and ticket.owner_id == actor.id and ticket.read_status != "green"
-            )
+            if actor is not None and ticket.owner_id == actor.id and ticket.read_status != "green":
+                return actor
+            return None
 
         def fn(s: Session) -> int:
             ticket = self._ticket(s, number)
-            if owner_unread(s):
-                actor = self._actor_agent(s, required=False)
-                now = self.clock.now()
+            actor = unread_owner(s, ticket)
+            if actor is not None:
                 before = {"read_status": ticket.read_status}
                 ticket.read_status = "green"
                 if ticket.first_read_at is None:
-                    ticket.first_read_at = now
+                    ticket.first_read_at = self.clock.now()
                 # No version bump: being read changes nothing another agent acts on, and a
                 # bump would turn a colleague's concurrent action into a spurious conflict.
                 escalation.apply_event(self, s, ticket, "read")
@@ -586,8 +585,9 @@ class Desk:
         # Most opens change nothing: check in a read transaction and take the write lock only
         # for the owner's first look, so opening tickets never queues behind other writers.
         with self.store.read() as s:
-            if not owner_unread(s):
-                return self._detail(s, self._ticket(s, number))
+            ticket = self._ticket(s, number)
+            if unread_owner(s, ticket) is None:
+                return self._detail(s, ticket)
         return self.show(self._write(fn))
 
     def show(self, number: int) -> R.TicketDetail:

@@ -50,7 +50,6 @@ if TYPE_CHECKING:
     from helpdesk_tui.desk.records import AgentRecord, TicketDetail
     from helpdesk_tui.desk.service import Desk
     from helpdesk_tui.desk.views import Key, TicketViews
-    from helpdesk_tui.store.engine import Store
 
 DeskCall = Callable[["Desk", int, "int | None"], Any]
 """A desk call for one ticket: (desk, number, the version the screen showed, or None)."""
@@ -76,16 +75,6 @@ class Choices:
 
     priorities: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
-
-
-def content_mark_or_none(store: Store) -> tuple[int, ...] | None:
-    """desk.changes.content_mark, or None (meaning: assume changed) if it cannot be read."""
-    from helpdesk_tui.desk.changes import content_mark
-
-    try:
-        return content_mark(store)
-    except Exception:  # noqa: BLE001 - unknown means reload, which is always correct
-        return None
 
 
 class HelpdeskApp(App[int]):
@@ -246,10 +235,12 @@ class HelpdeskApp(App[int]):
         stride: int,
     ) -> None:
         """Size, anchors, where ticket `focus` now sits, and the page the cursor will be on."""
+        from helpdesk_tui.desk import changes
+
         desk, views = self._need()
         # Taken before the rows are read: anything added later makes the list stale (the
         # list screen compares it when it comes back into view).
-        mark = content_mark_or_none(desk.store)
+        mark = changes.content_mark_or_none(desk.store)
         total = views.count(view)
         anchors = views.anchors(view, stride) if total > stride else []
         index = None

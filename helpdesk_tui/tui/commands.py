@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.content import Content
 
 CATEGORIES = {
     "ticket": "Ticket",
@@ -48,7 +49,8 @@ class HelpdeskCommands(Provider):
 
     async def discover(self) -> Hits:
         for title, command, help_text in self._commands():
-            yield DiscoveryHit(title, command, help=help_text)
+            # A str prompt is parsed as markup; a saved search is named by the agent.
+            yield DiscoveryHit(Content(title), command, text=title, help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)

@@ -98,7 +98,7 @@ class MainScreen(TicketScreen):
     def _reload_if_changed(self) -> None:
         """Reload only when something was added since the list was read: a ticket merely
         looked at leaves the list as it was, and a reload then only competes with the next key."""
-        from helpdesk_tui.tui.app import content_mark_or_none
+        from helpdesk_tui.desk.changes import content_mark_or_none
 
         desk = self.helpdesk.desk
         loaded = self.tickets.loaded_mark
@@ -144,9 +144,7 @@ class MainScreen(TicketScreen):
             parts += ["  ", line(app.desk_error, "$text-error")]
         else:
             parts += ["  opening the desk…"]
-        from helpdesk_tui.tui.widgets.sidebar import Sidebar as _S
-
-        specs = {v.id: v.label for v in self.query_one(_S).specs}
+        specs = {v.id: v.label for v in self.query_one(Sidebar).specs}
         if self.view in specs:
             parts += ["  ·  ", Content.styled(specs[self.view], "$text-accent")]
         if app.tagged:
