@@ -11,6 +11,7 @@ from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
+from textual.fuzzy import Matcher
 
 CATEGORIES = {
     "ticket": "Ticket",
@@ -57,4 +58,15 @@ class HelpdeskCommands(Provider):
         for title, command, help_text in self._commands():
             score = matcher.match(title)
             if score > 0:
-                yield Hit(score, matcher.highlight(title), command, text=title, help=help_text)
+                yield Hit(score, _highlight(matcher, title), command, text=title, help=help_text)
+
+
+def _highlight(matcher: Matcher, title: str) -> Content:
+    """Matcher.highlight, but over plain text: it parses its candidate as markup, and a view
+    title may be a saved search's name, which is the agent's own text."""
+    content = Content(title)
+    _score, offsets = matcher.fuzzy_search.match(matcher.query, title)
+    for offset in offsets:
+        if not title[offset].isspace():
+            content = content.stylize(matcher.match_style, offset, offset + 1)
+    return content

@@ -338,3 +338,24 @@ async def test_palette_offers_the_screens_keys_as_commands(
         await pilot.press("enter")
         await settle(pilot)
         assert desk.show(current.number).summary.base_status == "closed"
+
+
+async def test_palette_shows_a_saved_search_named_like_markup_as_text(
+    desk: Desk, config: Config, clock: FixedClock, store: Store, seeded: list[int]
+) -> None:
+    from textual.command import CommandList
+
+    from helpdesk_tui.desk.search import save_search
+
+    assert desk.actor is not None
+    save_search(store, desk.actor, "[@click=app.quit]x [/] boom", "printer")
+    app = make_app(desk, config, clock)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+p")  # the palette lists every view, saved ones too
+        await settle(pilot)
+        await pilot.press(*"boom")
+        await settle(pilot)
+        assert app.is_running
+        shown = " ".join(str(o.prompt) for o in app.screen.query_one(CommandList).options)
+        assert "[@click=app.quit]x [/] boom" in shown
