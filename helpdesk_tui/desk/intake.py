@@ -216,7 +216,7 @@ class Intake:
                 results = FastBatch(self, s, mailbox).run(prepared)
             else:
                 if len(prepared) > 1:
-                    self._prefetch(s, mailbox, [mail for mail, _ in prepared])
+                    self._prefetch(s, mailbox, prepared)
                 results = [self._one(s, mailbox, mail, parsed) for mail, parsed in prepared]
             if mailbox is not None:
                 uids = [m.uid for m in mails if m.uid is not None]
@@ -259,7 +259,10 @@ class Intake:
                 return self._quarantine(s, mailbox, mail, f"{type(exc).__name__}: {exc}")
 
     def _prefetch(
-        self, s: Session, mailbox: M.Mailbox | None, mails: Sequence[IncomingMail]
+        self,
+        s: Session,
+        mailbox: M.Mailbox | None,
+        prepared: Sequence[tuple[IncomingMail, ParsedMail]],
     ) -> None:
         """A few reads for the batch instead of several round trips a mail (the PostgreSQL path).
 
@@ -276,8 +279,8 @@ class Intake:
         for lv in s.exec(select(M.EscalationLevel)).all():
             levels.setdefault(lv.priority_id, []).append(lv)
         s.info[escalation.LEVELS_BY_PRIORITY] = levels
-        shas = [hashlib.sha256(m.raw).hexdigest() for m in mails]
-        uids = [m.uid for m in mails if m.uid is not None]
+        shas = [parsed.sha256 for _, parsed in prepared]  # the parser hashed the raw bytes
+        uids = [m.uid for m, _ in prepared if m.uid is not None]
         found: sa.ColumnElement[bool] = col(M.ImportedMail.sha256).in_(shas)
         if mailbox is not None and uids:
             found = sa.or_(
@@ -366,7 +369,7 @@ class Intake:
     def _ingest_one(
         self, s: Session, mailbox: M.Mailbox | None, mail: IncomingMail, parsed: ParsedMail
     ) -> IngestResult:
-        sha = hashlib.sha256(mail.raw).hexdigest()
+        sha = parsed.sha256  # of mail.raw, computed by the parser
         existing = self._existing(s, mailbox, mail, sha)
         if existing is not None:
             same_key = existing.uid == mail.uid and existing.uidvalidity == mail.uidvalidity

@@ -14,7 +14,6 @@ mail by mail, so one bad mail never sinks the batch.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import operator
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -250,7 +249,7 @@ class FastBatch:
         # Bulk UPDATEs (customer names) bypass the identity map; reload what the ORM kept.
         self.s.expire_all()
         result = self.intake._one(self.s, self.mailbox, mail, parsed)
-        self.seen_sha.add(hashlib.sha256(mail.raw).hexdigest())
+        self.seen_sha.add(parsed.sha256)
         self.seen_keys.add((mail.uidvalidity, mail.uid))
         self.batch_ids.add(parsed.message_id)
         self.stale.update(self._addresses(parsed))
