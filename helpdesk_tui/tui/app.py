@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from helpdesk_tui.desk.records import AgentRecord, TicketDetail
     from helpdesk_tui.desk.service import Desk
     from helpdesk_tui.desk.views import Key, TicketViews
+    from helpdesk_tui.tui.screens.detail import DetailScreen
 
 DeskCall = Callable[["Desk", int, "int | None"], Any]
 """A desk call for one ticket: (desk, number, the version the screen showed, or None)."""
@@ -130,6 +131,7 @@ class HelpdeskApp(App[int]):
         self._draft_generation = 0
         self._draft_timer: Timer | None = None
         self._opening: int | None = None
+        self._detail_screen: DetailScreen | None = None
         if keymap:
             self.set_keymap(dict(keymap))
 
@@ -329,10 +331,19 @@ class HelpdeskApp(App[int]):
     # ------------------------------------------------------------------ tickets
 
     @work(thread=True, group="detail", exclusive=True, exit_on_error=False)
-    def load_detail(self, target: MessagePump, number: int, mark_read: bool) -> None:
+    def load_detail(
+        self,
+        target: MessagePump,
+        number: int,
+        mark_read: bool,
+        *,
+        known: TicketDetail | None = None,
+    ) -> None:
+        """Read ticket `number` for `target` (unless `known`, just read), and mark it read."""
         desk, _views = self._need()
-        detail = desk.show(number)
-        target.post_message(DetailLoaded(detail))
+        detail = known if known is not None and known.number == number else desk.show(number)
+        if detail is not known:
+            target.post_message(DetailLoaded(detail))
         s = detail.summary
         if mark_read and s.read_status != "green" and s.owner is not None and s.owner == desk.actor:
             # The owner's first look marks it read: a write transaction (and an escalation
@@ -516,7 +527,17 @@ class HelpdeskApp(App[int]):
         self._opening = None
         from helpdesk_tui.tui.screens.detail import DetailScreen
 
-        self.push_screen(DetailScreen(number, detail))
+        # One detail screen, kept installed and shown again for each ticket (see
+        # DetailScreen.retarget); a second one only while the first is still on the stack.
+        screen = self._detail_screen
+        if screen is None:
+            screen = self._detail_screen = DetailScreen(number, detail)
+            self.install_screen(screen, "ticket-detail")
+        elif screen in self.screen_stack:
+            screen = DetailScreen(number, detail)
+        else:
+            screen.retarget(number, detail)
+        self.push_screen(screen)
 
 
 def run_app(db: str | None, config: str | None) -> int:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.screen import Screen
 from textual.worker import WorkerCancelled
 
 from helpdesk_tui.clock import FixedClock
@@ -100,6 +102,21 @@ async def settle(pilot: Pilot[int]) -> None:
         with contextlib.suppress(WorkerCancelled):
             await pilot.app.workers.wait_for_complete()
         await pilot.pause()
+
+
+def shown(screen: Screen[Any], *kinds: str) -> str:
+    """The text of a detail screen's conversation blocks of `kinds` (header, history, or a
+    message look: customer, reply, note, ask, forward, external, failed; all when none)."""
+    from helpdesk_tui.tui.widgets.conversation import Conversation
+
+    return screen.query_one(Conversation).plain_text(*kinds)
+
+
+def messages_shown(screen: Screen[Any]) -> str:
+    """The text of every message block on a detail screen (no header, no history)."""
+    from helpdesk_tui.tui.widgets.conversation import Conversation
+
+    return "\n".join(b.content.plain for b in screen.query_one(Conversation).message_blocks())
 
 
 @pytest.fixture

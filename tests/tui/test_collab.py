@@ -36,7 +36,7 @@ from helpdesk_tui.tui.screens.help import HelpScreen
 from helpdesk_tui.tui.screens.main import MainScreen
 from helpdesk_tui.tui.widgets.presence import PresenceLine
 from tests.conftest import PROJECT_ROOT, make_desk
-from tests.tui.conftest import settle
+from tests.tui.conftest import settle, shown
 
 SIZES = [pytest.param((120, 36), id="120x36"), pytest.param((80, 24), id="80x24")]
 ELSEWHERE = "bobs-laptop:4242"  # bob's app session
@@ -121,7 +121,7 @@ async def test_drop_keeps_the_other_change_and_shows_it(
         assert top(app) is detail
         assert desk.show(number).summary.base_status == "active"
         assert desk.show(number).summary.priority == "Low"
-        header = str(detail.query_one(".ticket-header", Static).render())
+        header = shown(detail, "header")
         assert "Low" in header
 
 

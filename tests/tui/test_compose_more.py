@@ -25,7 +25,8 @@ from helpdesk_tui.tui.app import HelpdeskApp
 from helpdesk_tui.tui.screens.compose import ComposeScreen
 from helpdesk_tui.tui.screens.detail import DetailScreen, SaveDialog
 from helpdesk_tui.tui.screens.register import RegisterScreen
-from tests.tui.conftest import make_app, settle
+from helpdesk_tui.tui.widgets.conversation import Conversation
+from tests.tui.conftest import make_app, settle, shown
 from tests.tui.test_live import wait_until
 
 SIZES = [pytest.param((120, 36), id="120x36"), pytest.param((80, 24), id="80x24")]
@@ -247,11 +248,11 @@ async def test_a_failed_send_is_plain_on_the_ticket(
         await settle(pilot)
         app.open_ticket(seeded[1])
         await settle(pilot)
-        header = str(app.screen.query_one(".ticket-header", Static).render())
+        header = shown(app.screen, "header")
         assert "1 mail NOT SENT" in header
-        failed = app.screen.query(".msg-failed")
-        assert len(failed) == 1
-        text = str(failed.first(Static).render())
+        failed = [b for b in app.screen.query_one(Conversation).blocks if "failed" in b.tags]
+        assert len(failed) == 1 and failed[0].kind == "failed"
+        text = failed[0].content.plain
         assert "NOT SENT" in text and "550 5.1.1 mailbox unavailable" in text
 
 
@@ -268,7 +269,7 @@ async def test_the_header_shows_the_escalation_levels_to_come(
         app.open_ticket(seeded[5])
         await settle(pilot)
         assert isinstance(app.screen, DetailScreen)
-        header = str(app.screen.query_one(".ticket-header", Static).render())
+        header = shown(app.screen, "header")
         coming = next(ln for ln in header.splitlines() if ln.startswith("Coming"))
         for level in timeline.levels:
             stamp = level.at.astimezone(desk.tz).strftime("%Y-%m-%d %H:%M")

@@ -13,7 +13,7 @@ from helpdesk_tui.tui.screens.main import MainScreen
 from helpdesk_tui.tui.screens.register import RegisterScreen
 from helpdesk_tui.tui.widgets.ticket_list import TicketList
 from tests.conftest import make_desk
-from tests.tui.conftest import make_app, settle
+from tests.tui.conftest import make_app, messages_shown, settle
 
 
 async def test_phone_scenario_register_ask_reply_close(
@@ -200,7 +200,7 @@ async def test_open_marks_read_and_shows_why_it_landed_here(
         await settle(pilot)
         assert isinstance(app.screen, DetailScreen)
         assert desk.show(current.number).summary.read_status == "green"
-        text = "\n".join(str(s.render()) for s in app.screen.query(".message"))
+        text = messages_shown(app.screen)
         assert "why here: manual" in text
         await pilot.press("q")
         await settle(pilot)
@@ -216,12 +216,12 @@ async def test_quotes_fold_and_unfold(
         await settle(pilot)
         app.open_ticket(seeded[1])
         await settle(pilot)
-        body = "\n".join(str(s.render()) for s in app.screen.query(".message"))
+        body = messages_shown(app.screen)
         assert "5 quoted lines folded" in body
         assert "> and again" not in body
         await pilot.press("o")
         await settle(pilot)
-        body = "\n".join(str(s.render()) for s in app.screen.query(".message"))
+        body = messages_shown(app.screen)
         assert "> and again" in body
 
 

@@ -23,7 +23,8 @@ from helpdesk_tui.tui.screens.detail import DetailScreen
 from helpdesk_tui.tui.text import line, plain_line, text
 from helpdesk_tui.tui.widgets.ticket_list import TicketList
 from tests.conftest import PROJECT_ROOT, make_desk
-from tests.tui.conftest import FORBIDDEN, HOSTILE, make_app, settle
+from tests.tui.conftest import FORBIDDEN, HOSTILE, make_app, messages_shown, settle
+from tests.tui.conftest import shown as shown_text
 
 CONTROL = (
     {chr(c) for c in range(32) if chr(c) not in "\t\n"}
@@ -68,10 +69,14 @@ async def test_hostile_ticket_is_shown_literally_and_the_app_keeps_running(
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, DetailScreen)
-        shown = "\n".join(str(w.render()) for w in app.screen.query(".message, .ticket-header"))
+        shown = messages_shown(app.screen) + "\n" + shown_text(app.screen, "header")
         assert "[@click=app.quit]x[/]" in shown
         assert "Re: [/] x" in shown
         assert not (set(shown) & CONTROL - {"\n"})
+        # And what the conversation draws: the literal text, no control character.
+        drawn = "\n".join(s.text for s in app.screen._compositor.render_strips())
+        assert "Re: [/] x" in drawn
+        assert not (set(drawn) & CONTROL - {"\n"})
         # Clicking the would-be link must not quit the app.
         await pilot.click(offset=(10, 5))
         await pilot.click(offset=(20, 12))

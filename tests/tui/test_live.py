@@ -27,7 +27,7 @@ from helpdesk_tui.tui.screens.detail import DetailScreen
 from helpdesk_tui.tui.widgets.statusbar import StatusBar
 from helpdesk_tui.tui.widgets.ticket_list import TicketList
 from tests.conftest import PROJECT_ROOT, make_desk
-from tests.tui.conftest import settle
+from tests.tui.conftest import messages_shown, settle
 
 SIZES = [pytest.param((120, 36), id="120x36"), pytest.param((80, 24), id="80x24")]
 
@@ -116,7 +116,7 @@ async def test_the_open_ticket_rerenders_when_another_session_writes(
         bob.note(seeded[0], "Bob was here from another session.")
 
         def shown() -> bool:
-            text = "\n".join(str(s.render()) for s in app.screen.query(".message"))
+            text = messages_shown(app.screen)
             return "Bob was here from another session." in text
 
         await wait_until(pilot, shown, within=5)

@@ -27,7 +27,7 @@ from helpdesk_tui.tui.screens.main import MainScreen
 from helpdesk_tui.tui.widgets.ticket_list import TicketList
 from tests.imap_server import Dovecot
 from tests.mail.conftest import SmtpServer, smtp_factory, smtp_server  # noqa: F401
-from tests.tui.conftest import settle
+from tests.tui.conftest import messages_shown, settle
 from tests.tui.test_live import status_text, wait_until
 
 
@@ -109,7 +109,7 @@ async def test_incoming_mail_read_forward_reply_close(
         await settle(pilot)
         assert isinstance(app.screen, DetailScreen)
         number = app.screen.number
-        text = "\n".join(str(s.render()) for s in app.screen.query(".message"))
+        text = messages_shown(app.screen)
         assert "leak.png" in text and "why here" in text
         await pilot.press("t")
         await settle(pilot)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, ClassVar
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
 from textual.widgets import Input, Static
@@ -26,6 +26,7 @@ from helpdesk_tui.tui.messages import DetailLoaded, Outcome
 from helpdesk_tui.tui.screens.base import TICKET_BINDINGS, TicketScreen
 from helpdesk_tui.tui.screens.dialogs import Dialog, PickDialog
 from helpdesk_tui.tui.text import line, plain, plain_line
+from helpdesk_tui.tui.widgets.conversation import Block, Conversation
 from helpdesk_tui.tui.widgets.keyfooter import KeyFooter
 from helpdesk_tui.tui.widgets.presence import PresenceLine
 
@@ -43,16 +44,16 @@ if TYPE_CHECKING:
 QUOTE_FOLD = 3  # quote runs longer than this fold to one line until `o`
 _QUOTE = re.compile(r"^\s*>")
 
-# kind -> (label, css class)
+# kind -> (label, look: the Conversation's component for its bar and tint)
 KINDS = {
-    "customer": ("customer", "msg-customer"),
-    "phone": ("phone call", "msg-customer"),
-    "reply": ("reply", "msg-reply"),
-    "ack": ("acknowledgement", "msg-reply"),
-    "note": ("internal note", "msg-note"),
-    "ask": ("asks a colleague", "msg-ask"),
-    "forward": ("forwarded", "msg-forward"),
-    "external": ("external party", "msg-external"),
+    "customer": ("customer", "customer"),
+    "phone": ("phone call", "customer"),
+    "reply": ("reply", "reply"),
+    "ack": ("acknowledgement", "reply"),
+    "note": ("internal note", "note"),
+    "ask": ("asks a colleague", "ask"),
+    "forward": ("forwarded", "forward"),
+    "external": ("external party", "external"),
 }
 READ = {
     "red": ("unread", "$text-error"),
@@ -357,22 +358,63 @@ class DetailScreen(TicketScreen):
         self.timeline: Timeline | None = None
         self.unfold = False
         self._shown: tuple[object, ...] | None = None
-        """What the conversation's message widgets show (number, messages, unfold)."""
+        """What the conversation shows (number, messages, unfold)."""
 
     def compose(self) -> ComposeResult:
         yield Static(Content(f"#{self.number}"), id="topbar")
         yield PresenceLine(self.number, "viewing", id="presence")
-        with VerticalScroll(id="conversation"):
-            yield Static(Content("Loading…"), classes="ticket-header")
+        yield Conversation(id="conversation")
+
+    @property
+    def conversation(self) -> Conversation:
+        return self.query_one("#conversation", Conversation)
 
     async def on_mount(self) -> None:
-        self.query_one("#conversation").focus()
+        self.conversation.focus()
         # The footer builds a widget per key (~10 ms): it arrives one frame after the ticket.
         self.call_after_refresh(self.mount, KeyFooter())
+        self._begin()
+
+    def retarget(self, number: int, detail: TicketDetail | None) -> None:
+        """Show another ticket on this screen, before the App pushes it again.
+
+        The App keeps one detail screen and reuses it: composing a screen, its footer and
+        its widgets for every ticket, and pruning them on the way back, cost more than
+        reading the ticket (and the prune made Textual lay the list out again under the
+        agent's next key).
+        """
+        self.number = number
+        self.detail = detail
+        self.timeline = None
+        self.unfold = False
+        self._shown = None
+        self.query_one(PresenceLine).follow(number)
+        self._begin(renew_presence=True)
+
+    def _begin(self, *, renew_presence: bool = False) -> None:
+        """Draw the ticket read before the push (or say it is loading), then check it."""
+        if self.detail is not None:
+            self._draw_ticket()  # before the first frame: no "Loading…" frame
+        else:
+            self.query_one("#topbar", Static).update(Content(f"#{self.number}"), layout=False)
+            self.conversation.set_blocks([Block("header", Content("Loading…"))], keep_scroll=False)
+        # The timeline, the read mark and presence are store calls in threads: started after
+        # the ticket's first frame, they do not compete with it for the interpreter.
+        self.call_after_refresh(self._after_first_frame, self.number, renew_presence)
+
+    def _after_first_frame(self, number: int, renew_presence: bool) -> None:
+        if number != self.number:
+            return
         if self.detail is not None:
             self._load_timeline()
-            await self.render_detail()  # before the first frame: no "Loading…" frame
-        self.helpdesk.load_detail(self, self.number, True)
+        # Read before the push: only the read mark (the owner's first look) is left to do.
+        self.helpdesk.load_detail(self, self.number, True, known=self.detail)
+        if renew_presence:  # a new screen's presence line announces itself when mounted
+            self.query_one(PresenceLine).renew()
+
+    def on_screen_suspend(self) -> None:
+        if self not in self.app.screen_stack:  # popped, not covered by compose or a dialog
+            self.query_one(PresenceLine).leave()
 
     @staticmethod
     def _fingerprint(d: TicketDetail) -> tuple[object, ...]:
@@ -390,6 +432,8 @@ class DetailScreen(TicketScreen):
 
     async def on_detail_loaded(self, message: DetailLoaded) -> None:
         message.stop()
+        if message.detail.number != self.number:
+            return  # read for the ticket this screen showed before
         old = self.detail
         if old is not None and self._fingerprint(old) == self._fingerprint(message.detail):
             return
@@ -418,15 +462,15 @@ class DetailScreen(TicketScreen):
 
     def _render_header(self) -> None:
         d = self.detail
-        if d is None:
+        if d is None or not self._shown:
             return
         from datetime import UTC
 
         desk = self.helpdesk.desk
         tz = desk.tz if desk is not None else UTC
-        headers = self.query(".ticket-header")
-        if headers:
-            headers.first(Static).update(header(d, tz, self.helpdesk.clock.now(), self.timeline))
+        self.conversation.replace_block(
+            0, Block("header", header(d, tz, self.helpdesk.clock.now(), self.timeline))
+        )
 
     def live_refresh(self) -> None:
         """Another session or the worker changed the store: reload; re-render only on change."""
@@ -436,6 +480,10 @@ class DetailScreen(TicketScreen):
             others.refresh_others()
 
     async def render_detail(self) -> None:
+        """Show the ticket (async for the callers that await it; it mounts nothing)."""
+        self._draw_ticket()
+
+    def _draw_ticket(self) -> None:
         d = self.detail
         if d is None:
             return
@@ -451,35 +499,23 @@ class DetailScreen(TicketScreen):
                 (f"#{d.number}", "$text-accent"),
                 "  ",
                 line(d.summary.title),
-            )
+            ),
+            layout=False,
         )
-        box = self.query_one("#conversation", VerticalScroll)
         history = Content("\n").join(event_line(e, tz) for e in d.events)
-        history_text = Content.assemble(("History\n", "bold"), history)
-        shown = (d.number, d.messages, self.unfold)
-        if shown == self._shown and box.query(".history"):
-            # Same conversation (the read mark, a status, a new history line): update the
-            # header and the history in place instead of mounting every message again.
-            box.query_one(".ticket-header", Static).update(header(d, tz, now, self.timeline))
-            box.query_one(".history", Static).update(history_text)
-            return
-        self._shown = shown
-        scroll_y = box.scroll_y
-        await box.remove_children()
-        widgets: list[Static] = [Static(header(d, tz, now, self.timeline), classes="ticket-header")]
+        blocks = [Block("header", header(d, tz, now, self.timeline))]
         for m in d.messages:
-            _label, cls = KINDS.get(m.kind, (m.kind, "msg-customer"))
-            internal = " msg-internal" if m.visibility == "internal" else ""
-            failed = " msg-failed" if m.outbox_state == "failed" else ""
-            widgets.append(
-                Static(
-                    message_block(m, tz, self.unfold), classes=f"message {cls}{internal}{failed}"
-                )
-            )
-        widgets.append(Static(history_text, classes="history"))
-        await box.mount_all(widgets)
-        # A live re-render keeps the reader where they were.
-        box.call_after_refresh(box.scroll_to, y=scroll_y, animate=False)
+            _label, look = KINDS.get(m.kind, (m.kind, "customer"))
+            tags = {"internal"} if m.visibility == "internal" else set()
+            if m.outbox_state == "failed":
+                look = "failed"
+                tags.add("failed")
+            blocks.append(Block(look, message_block(m, tz, self.unfold), frozenset(tags)))
+        blocks.append(Block("history", Content.assemble(("History\n", "bold"), history)))
+        # The same ticket again (a live change, the read mark): the reader stays where they were.
+        same = self._shown is not None and self._shown[0] == d.number
+        self._shown = (d.number, d.messages, self.unfold)
+        self.conversation.set_blocks(blocks, keep_scroll=same)
 
     def targets(self) -> list[int]:
         return [self.number]
@@ -500,10 +536,10 @@ class DetailScreen(TicketScreen):
         self.dismiss(None)
 
     def action_scroll_down(self) -> None:
-        self.query_one("#conversation", VerticalScroll).scroll_down(animate=False)
+        self.conversation.scroll_down(animate=False)
 
     def action_scroll_up(self) -> None:
-        self.query_one("#conversation", VerticalScroll).scroll_up(animate=False)
+        self.conversation.scroll_up(animate=False)
 
     async def action_unfold(self) -> None:
         self.unfold = not self.unfold

@@ -54,6 +54,8 @@ class PresenceLine(Static):
         self.activity = activity
         self.records: list[PresenceRecord] = []
         self._reading = False
+        self.active = True
+        """False once left: a screen kept for reuse renews nothing until it follows again."""
 
     def _desk(self) -> Desk | None:
         return getattr(self.app, "desk", None)
@@ -61,12 +63,21 @@ class PresenceLine(Static):
     def on_mount(self) -> None:
         from helpdesk_tui.desk.presence import RENEW_EVERY
 
-        self.renew()
+        self.call_after_refresh(self.renew)
         self.set_interval(RENEW_EVERY, self.renew, name="presence-renew")
+
+    def follow(self, number: int) -> None:
+        """Be about ticket `number` now (a reused screen shows another ticket); the caller
+        renews when it suits it (after the ticket's first frame)."""
+        self.number = number
+        self.records = []
+        self.display = False
+        self.active = True
 
     def renew(self) -> None:
         """Announce (or renew) this session, then read the others: one worker, two calls."""
-        self._run(announce=True)
+        if self.active:
+            self._run(announce=True)
 
     def refresh_others(self) -> None:
         """Re-read the others only (the live refresh saw the store change)."""
@@ -74,7 +85,7 @@ class PresenceLine(Static):
 
     def _run(self, *, announce: bool) -> None:
         desk, number, activity = self._desk(), self.number, self.activity
-        if desk is None or (self._reading and not announce):
+        if desk is None or not self.active or (self._reading and not announce):
             return
         self._reading = True
 
@@ -95,7 +106,7 @@ class PresenceLine(Static):
 
     def on_presence_seen(self, message: PresenceSeen) -> None:
         message.stop()
-        if message.number != self.number:
+        if message.number != self.number or not self.active:
             return
         self.records = message.records
         self.display = bool(message.records)
@@ -105,9 +116,13 @@ class PresenceLine(Static):
             self.update(Content.assemble(("Also here: ", "bold"), line(describe(message.records))))
 
     def on_unmount(self) -> None:
+        self.leave()
+
+    def leave(self) -> None:
         """Leave, unless another screen of this session still shows the ticket (then say so)."""
         desk, number = self._desk(), self.number
-        if desk is None:
+        was_active, self.active = self.active, False
+        if desk is None or not was_active:
             return
         still = ""
         screen = None
@@ -117,7 +132,7 @@ class PresenceLine(Static):
             if under is screen:
                 continue
             for other in under.query(PresenceLine):
-                if other.number == number and other is not self:
+                if other.number == number and other is not self and other.active:
                     still = other.activity
 
         def work() -> None:
