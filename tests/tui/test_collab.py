@@ -485,3 +485,37 @@ async def test_back_from_a_ticket_reloads_the_list_only_when_something_changed(
         make_desk(store, clock, "lead").note(seeded[3], "checked the cable")
         app.pop_screen()
         await wait_until(pilot, lambda: main.tickets.generation > generation, within=10)
+
+
+async def test_the_detail_screen_is_reused_and_follows_each_ticket(
+    desk: Desk, config: Config, clock: FixedClock, store: Store, seeded: list[int]
+) -> None:
+    """One DetailScreen serves every open: it shows the new ticket from the top, presence
+    moves with it, and a late read of the previous ticket does not paint over it."""
+    from helpdesk_tui.tui.messages import DetailLoaded
+
+    first, second = seeded[0], seeded[1]
+    bob = make_desk(store, clock, "bob")
+    presence.announce(bob, second, "viewing", session=ELSEWHERE)
+    app = slow_live_app(desk, config, clock)
+    async with app.run_test(size=(120, 36)) as pilot:
+        detail = await open_detail(pilot, app, first)
+        detail.conversation.scroll_end(animate=False, immediate=True)
+        assert not detail.query_one(PresenceLine).display  # nobody else on the first
+        await pilot.press("q")
+        await settle(pilot)
+        assert presence.others(bob, first, session=ELSEWHERE) == []  # alice left it
+        again = await open_detail(pilot, app, second)
+        assert again is detail  # the same screen, shown again
+        assert shown(again, "header").startswith(f"#{second} ")
+        assert again.conversation.scroll_y == 0  # a new ticket starts at its top
+        line = again.query_one(PresenceLine)
+        assert line.number == second and line.display
+        assert str(line.render()) == "Also here: Bob Baker (viewing)"
+        seen = presence.others(bob, second, session=ELSEWHERE)
+        assert [(r.login, r.activity) for r in seen] == [("alice", "viewing")]
+        # A read of the first ticket arriving late is ignored.
+        again.post_message(DetailLoaded(desk.show(first)))
+        await settle(pilot)
+        assert shown(again, "header").startswith(f"#{second} ")
+        assert again.number == second
