@@ -35,7 +35,6 @@ from helpdesk_tui.mail.smtp import SmtpSession, SmtpSettings
 
 log = logging.getLogger("helpdesk.worker")
 
-SENT_BATCH = 25  # successes recorded per transaction on the sending path
 BACKOFF_START = 1.0
 BACKOFF_MAX = 300.0
 IMPORT_CHUNK = 500  # mails a transaction in an archive import, as in the IMAP sync
@@ -179,50 +178,40 @@ class Worker:
     async def _send_all(
         self, settings: SmtpSettings, items: list[OutgoingItem], report: OutboxReport
     ) -> None:
-        """Send over one connection; plain successes are recorded in small batches.
+        """Send over one connection; each outcome is committed before the next mail goes out.
 
-        A crash between a send and its batch leaves those items in `sending`; they are resent
-        with the same Message-ID and marked ambiguous (see desk/outbox.py).
+        So a SIGKILL leaves at most the mail in flight delivered but still `sending` (the window
+        between the server's 250 and our commit); it is resent with the same Message-ID and
+        marked ambiguous (see desk/outbox.py). Successes used to be recorded in batches of 25
+        from a thread: a kill resent every delivered mail of the unrecorded batch.
         """
-        sent: list[int] = []
-        # Recording runs in a thread while the next mails go out: SQLite releases the GIL.
-        recording: list[asyncio.Task[None]] = []
-        async with SmtpSession(settings) as session:
-            for item in items:
-                try:
-                    raw = item.raw or self._build(item)
-                except Exception as exc:  # noqa: BLE001 - an unbuildable mail fails alone
-                    outbox.record(
-                        self.store, self.desk.clock, item.id, "failed", f"cannot build: {exc}"
-                    )
-                    report.failed += 1
-                    continue
-                result = await session.send(item.mail_from, list(item.recipients), raw)
-                if result.outcome == "sent" and not item.ambiguous:
-                    sent.append(item.id)
-                    if len(sent) >= SENT_BATCH:
-                        recording.append(
-                            asyncio.create_task(
-                                asyncio.to_thread(
-                                    outbox.record_sent, self.store, self.desk.clock, sent
-                                )
-                            )
+        with outbox.SentRecorder(self.store, self.desk.clock) as record_sent:
+            async with SmtpSession(settings) as session:
+                for item in items:
+                    try:
+                        raw = item.raw or self._build(item)
+                    except Exception as exc:  # noqa: BLE001 - an unbuildable mail fails alone
+                        outbox.record(
+                            self.store, self.desk.clock, item.id, "failed", f"cannot build: {exc}"
                         )
-                        sent = []
-                else:
-                    deferred = [r[0] for r in result.refused] if result.accepted_data else None
-                    outbox.record(
-                        self.store,
-                        self.desk.clock,
-                        item.id,
-                        result.outcome,
-                        result.detail,
-                        result.code,
-                        remaining=deferred if result.outcome == "retry" else None,
-                    )
-                setattr(report, result.outcome, getattr(report, result.outcome) + 1)
-        await asyncio.gather(*recording)
-        outbox.record_sent(self.store, self.desk.clock, sent)
+                        report.failed += 1
+                        continue
+                    result = await session.send(item.mail_from, list(item.recipients), raw)
+                    if result.outcome == "sent" and not item.ambiguous:
+                        # In the loop's thread, on purpose: the next mail waits for this commit.
+                        record_sent(item.id)
+                    else:
+                        deferred = [r[0] for r in result.refused] if result.accepted_data else None
+                        outbox.record(
+                            self.store,
+                            self.desk.clock,
+                            item.id,
+                            result.outcome,
+                            result.detail,
+                            result.code,
+                            remaining=deferred if result.outcome == "retry" else None,
+                        )
+                    setattr(report, result.outcome, getattr(report, result.outcome) + 1)
 
     def _build(self, item: OutgoingItem) -> bytes:
         return outbox.build_raw(

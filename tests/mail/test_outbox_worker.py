@@ -10,6 +10,7 @@ import threading
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -20,6 +21,7 @@ from helpdesk_tui.desk import outbox
 from helpdesk_tui.desk.intake import Intake
 from helpdesk_tui.desk.session import DeskHandle, open_desk
 from helpdesk_tui.store import models as M
+from helpdesk_tui.store.engine import open_store
 from helpdesk_tui.worker import Worker
 from tests.conftest import T0
 from tests.imap_server import Dovecot
@@ -219,19 +221,94 @@ def test_a_claim_by_a_killed_process_on_this_host_is_resent_at_once(
 ) -> None:
     h = make_handle(smtp_server.port)
     reply = h.desk.reply(_ticket(h), "hello")
-    gone = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    dead = f"{socket.gethostname()}:{int(gone.stdout)}"
+    dead = _dead_worker_id()
     assert len(outbox.claim(h.store, h.desk.clock, dead)) == 1  # then SIGKILL, mid-send
     w = Worker(h, parse_processes=1)
     assert w.duty_outbox().sent == 1  # no ten-minute wait: that process cannot be sending
     item = h.desk.outbox()[0]
     assert item.ambiguous and dead in item.last_error
     assert _parsed(smtp_server.messages[0].content)["Message-ID"] == reply.rfc_message_id
+
+
+def _dead_worker_id() -> str:
+    """The id a worker on this host had before it was killed: its pid is gone."""
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return f"{socket.gethostname()}:{int(gone.stdout)}"
+
+
+def test_each_success_is_committed_before_the_next_mail_goes_out(
+    make_handle: HandleMaker,
+    smtp_server: SmtpServer,
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    h = make_handle(smtp_server.port)
+    n = _ticket(h)
+    replies = [h.desk.reply(n, f"reply {i}").rfc_message_id for i in range(8)]
+    # What another process would see: a connection of its own, read as each DATA arrives.
+    watcher = open_store(db_url, migrate=False)
+    seen: list[tuple[str, dict[str, str]]] = []
+    take = smtp_server.handler.handle_DATA
+
+    async def handle_data(server: Any, session: Any, envelope: Any) -> str:
+        with watcher.read() as s:
+            states = dict(s.exec(select(M.Outbox.rfc_message_id, M.Outbox.state)).all())
+        seen.append((str(_parsed(envelope.original_content)["Message-ID"]), states))
+        return await take(server, session, envelope)
+
+    monkeypatch.setattr(smtp_server.handler, "handle_DATA", handle_data)
+    try:
+        assert Worker(h, parse_processes=1).duty_outbox().sent == len(replies)
+    finally:
+        watcher.dispose()
+    assert [msgid for msgid, _ in seen] == replies
+    for k, (msgid, states) in enumerate(seen):
+        # Everything the server took before is recorded: a kill now could resend only this one.
+        assert [states[m] for m in replies[:k]] == ["sent"] * k, f"at mail {k + 1}"
+        assert states[msgid] == "sending"
+    assert _states(h) == ["sent"] * len(replies)
+
+
+class _Killed(Exception):
+    """Stands for SIGKILL: the worker dies between the server's 250 and its commit."""
+
+
+def test_a_kill_after_the_servers_250_resends_only_that_mail(
+    make_handle: HandleMaker, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = make_handle(smtp_server.port)
+    n = _ticket(h)
+    replies = [h.desk.reply(n, f"reply {i}").rfc_message_id for i in range(10)]
+    dying = Worker(h, parse_processes=1)
+    dying.worker_id = _dead_worker_id()  # so the next worker sees its claims as orphaned
+    record = outbox.SentRecorder.__call__
+    commits = 0
+
+    def record_then_die(recorder: outbox.SentRecorder, item_id: int) -> None:
+        nonlocal commits
+        commits += 1
+        if commits == 4:
+            raise _Killed
+        record(recorder, item_id)
+
+    monkeypatch.setattr(outbox.SentRecorder, "__call__", record_then_die)
+    with pytest.raises(_Killed):
+        dying.duty_outbox()
+    monkeypatch.setattr(outbox.SentRecorder, "__call__", record)
+    assert len(smtp_server.messages) == 4
+    assert _states(h) == ["sent"] * 3 + ["sending"] * 7
+    assert Worker(h, parse_processes=1).duty_outbox().sent == 7
+    received = [str(_parsed(m.content)["Message-ID"]) for m in smtp_server.messages]
+    assert sorted(received) == sorted([*replies, replies[3]])  # mail 4 twice, the rest once
+    # The claim cannot tell which of the dead worker's items was in flight: all are marked.
+    ambiguous = {o.message_id for o in h.desk.outbox() if o.ambiguous}
+    assert ambiguous == set(replies[3:])
+    assert _states(h) == ["sent"] * 10
 
 
 def _incoming(
