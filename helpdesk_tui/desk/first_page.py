@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from helpdesk_tui import paths
-from helpdesk_tui.desk.records import TicketSummary
+from helpdesk_tui.desk.summary import TicketSummary
 
 VIEWS = ("mine",)
 """The views read here: the one the app starts on."""

@@ -184,7 +184,9 @@ class TicketList(ScrollView, can_focus=True):
         from helpdesk_tui.desk import first_page as fp
 
         db = fp.store_file(self.helpdesk._db)
-        found = fp.first_page(db, fp.acting_login(), self.view, PAGE) if db else None
+        # The rows a screen shows, not a page: each costs a little before the first frame.
+        rows = max(1, min(PAGE, self.app.size.height))
+        found = fp.first_page(db, fp.acting_login(), self.view, rows) if db else None
         if found is None:
             return
         self.total = found.total
