@@ -6,7 +6,7 @@ Stores come from fill_demo and are cached under /tmp/helpdesk-bench-tui (100,000
 about two minutes to make; delete the folder to rebuild). Measured:
 
 - first paint: process start to the first frame that shows ticket rows, for `helpdesk` in a pty
-  (120x36), next to an empty Textual app started the same way in the same run (median of 5,
+  (120x36), next to an empty Textual app started the same way in the same run (median of 11,
   after one warm-up start of each; both byte-compiled, see _env);
 - j/k and open: inside the real app in a pty, from the Key event's timestamp to the end of the
   frame written after it (for open: the frame after the ticket's data arrived); the keys are
@@ -194,7 +194,7 @@ class Pty:
         os.close(self.master)
 
 
-def first_paint(db: Path, home: Path, runs: int = 5) -> tuple[float, float, float]:
+def first_paint(db: Path, home: Path, runs: int = 11) -> tuple[float, float, float]:
     """Median seconds: the empty app's first frame, helpdesk's first frame, its first rows."""
     env = _env(home)
     empty_argv = [sys.executable, __file__, "--child", "empty"]

@@ -34,6 +34,7 @@ from helpdesk_tui.tui.screens.detail import DetailScreen
 from helpdesk_tui.tui.screens.dialogs import ConflictDialog, PickDialog
 from helpdesk_tui.tui.screens.help import HelpScreen
 from helpdesk_tui.tui.screens.main import MainScreen
+from helpdesk_tui.tui.widgets.conversation import Conversation
 from helpdesk_tui.tui.widgets.presence import PresenceLine
 from tests.conftest import PROJECT_ROOT, make_desk
 from tests.tui.conftest import settle, shown
@@ -519,3 +520,26 @@ async def test_the_detail_screen_is_reused_and_follows_each_ticket(
         await settle(pilot)
         assert shown(again, "header").startswith(f"#{second} ")
         assert again.number == second
+
+
+async def test_a_theme_changed_while_the_ticket_screen_was_away_applies_when_it_returns(
+    desk: Desk, config: Config, clock: FixedClock, seeded: list[int]
+) -> None:
+    """The kept detail screen skips Textual's restyle on a push unless the CSS changed."""
+    app = slow_live_app(desk, config, clock)
+    async with app.run_test(size=(120, 36)) as pilot:
+        detail = await open_detail(pilot, app, seeded[0])
+        before = detail.conversation.rich_style.bgcolor
+        await pilot.press("q")
+        await settle(pilot)
+        app.theme = "textual-light" if app.theme != "textual-light" else "nord"
+        await settle(pilot)
+        again = await open_detail(pilot, app, seeded[1])
+        assert again is detail
+        after = again.conversation.rich_style.bgcolor
+        assert after != before
+        assert after == app.screen.query_one(Conversation).rich_style.bgcolor
+        await pilot.press("q")
+        await settle(pilot)
+        await open_detail(pilot, app, seeded[0])
+        assert detail.conversation.rich_style.bgcolor == after

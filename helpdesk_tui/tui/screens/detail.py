@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -415,6 +415,22 @@ class DetailScreen(TicketScreen):
     def on_screen_suspend(self) -> None:
         if self not in self.app.screen_stack:  # popped, not covered by compose or a dialog
             self.query_one(PresenceLine).leave()
+
+    def _on_screen_resume(self, event: events.ScreenResume) -> None:
+        """Pushed again: keep the styles applied last time unless the CSS changed since.
+
+        Textual re-applies every node's styles on a push. For this kept screen that was
+        ~3 ms of each open and, worse, a new virtual node per component class of every
+        widget (the footer's keys, the conversation's looks): cyclic garbage that made each
+        full collection walk thousands of dead nodes. A theme change while the screen was
+        off the stack moved the App's CSS count (refresh_css updates the stack only), and
+        then the styles are refreshed as usual. Screen's own handler runs after this one
+        (the message pump calls each class's handler along the MRO) and reads the flag.
+        """
+        if self._css_update_count == self.app._css_update_count:
+            event.refresh_styles = False
+        else:
+            self._css_update_count = self.app._css_update_count
 
     @staticmethod
     def _fingerprint(d: TicketDetail) -> tuple[object, ...]:
