@@ -25,6 +25,7 @@ from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
 from helpdesk_tui.desk.drafts import DraftData
+from helpdesk_tui.tui import strips
 from helpdesk_tui.tui.commands import HelpdeskCommands
 from helpdesk_tui.tui.idle_gc import CHECK_EVERY as IDLE_CHECK_EVERY
 from helpdesk_tui.tui.idle_gc import IdleCollector
@@ -105,6 +106,7 @@ class HelpdeskApp(App[int]):
         idle_gc: bool = False,
     ) -> None:
         super().__init__()
+        strips.install()  # frames' lines freed by reference counting, not by full collections
         if clock is None:
             from helpdesk_tui.clock import SystemClock
 
