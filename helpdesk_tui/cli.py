@@ -6,16 +6,16 @@ on stderr), 2 usage.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
+    import argparse
+
     from helpdesk_tui.desk.escalation import Timeline
     from helpdesk_tui.desk.records import TicketDetail, TicketSummary
     from helpdesk_tui.desk.service import Desk
@@ -44,6 +44,8 @@ def _jsonable(value: Any) -> Any:
 
 
 def _print_json(value: Any) -> None:
+    import json
+
     json.dump(_jsonable(value), sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
 
@@ -948,6 +950,9 @@ def cmd_app(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # Imported here: the app's start (`helpdesk` alone, see _app_only) never builds a parser.
+    import argparse
+
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--db", default=argparse.SUPPRESS, help="database file or SQLAlchemy URL (HELPDESK_DB)"
@@ -1209,7 +1214,9 @@ def _app_only(argv: Sequence[str]) -> argparse.Namespace | None:
     (help, a command, an abbreviation, a value that looks like an option) returns None and
     goes through it as before.
     """
-    args = argparse.Namespace(func=cmd_app, command=None)
+    from types import SimpleNamespace
+
+    args = cast("argparse.Namespace", SimpleNamespace(func=cmd_app, command=None))
     rest = list(argv)
     while rest:
         name, eq, value = rest.pop(0).partition("=")

@@ -12,7 +12,6 @@ without exporting anything. The order, first found wins:
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 
 APP_NAME = "helpdesk-tui"
@@ -59,8 +58,10 @@ def configured_store_url(config: Path | None) -> str:
     A light read (tomllib only) so the app can find the store before it imports the store
     layer; an unreadable or broken file gives "" here and a proper error when it is loaded.
     """
-    if config is None:
+    if config is None or not config.is_file():
         return ""
+    import tomllib  # here: most starts have no settings file to read
+
     try:
         data = tomllib.loads(config.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):

@@ -10,7 +10,6 @@ the old drafts or the new ones, never half a file.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import tempfile
 import threading
@@ -68,6 +67,8 @@ class DraftFile:
         self._written = -1
 
     def _read_all(self) -> dict[str, Any]:
+        import json  # here: the app's first frame does without it
+
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -108,6 +109,8 @@ class DraftFile:
             else:
                 data.pop(self.store_url, None)
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            import json
+
             fd, tmp = tempfile.mkstemp(prefix=".drafts-", dir=self.path.parent)
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as f:

@@ -14,9 +14,7 @@ from textual.widgets import OptionList, Static
 
 from helpdesk_tui.tui.messages import Outcome, TaggedFound
 from helpdesk_tui.tui.screens.base import TICKET_BINDINGS, TicketScreen
-from helpdesk_tui.tui.screens.dialogs import GotoDialog, PromptDialog
 from helpdesk_tui.tui.text import line, plain_line
-from helpdesk_tui.tui.widgets.keyfooter import KeyFooter
 from helpdesk_tui.tui.widgets.sidebar import Sidebar
 from helpdesk_tui.tui.widgets.statusbar import StatusBar
 from helpdesk_tui.tui.widgets.ticket_list import TicketList
@@ -75,6 +73,8 @@ class MainScreen(TicketScreen):
         self.update_topbar()
 
     def _after_first_frame(self) -> None:
+        from helpdesk_tui.tui.widgets.keyfooter import KeyFooter
+
         self.mount(KeyFooter())
         if self.helpdesk.views is None:
             self.helpdesk.open_desk()
@@ -169,6 +169,7 @@ class MainScreen(TicketScreen):
 
     def action_goto(self) -> None:
         from helpdesk_tui.desk.views import ViewSpec
+        from helpdesk_tui.tui.screens.dialogs import GotoDialog
 
         specs = self.query_one(Sidebar).specs
         if not specs:
@@ -213,6 +214,8 @@ class MainScreen(TicketScreen):
 
     def action_search(self) -> None:
         """`/`: type a query; the list shows its matches as the "Search" view."""
+        from helpdesk_tui.tui.screens.dialogs import PromptDialog
+
         if self.helpdesk.views is None:
             self.helpdesk.say("the desk is still opening", severity="warning")
             return
@@ -248,6 +251,7 @@ class MainScreen(TicketScreen):
     def action_save_search(self) -> None:
         """`S`: keep the search on screen under a name, as a sidebar entry."""
         from helpdesk_tui.desk.views import SEARCH_PREFIX, is_search
+        from helpdesk_tui.tui.screens.dialogs import PromptDialog
 
         if not is_search(self.view):
             self.helpdesk.say("no search on screen: `/` searches first", severity="warning")
@@ -277,6 +281,8 @@ class MainScreen(TicketScreen):
         self.update_topbar()
 
     def action_tag_pattern(self) -> None:
+        from helpdesk_tui.tui.screens.dialogs import PromptDialog
+
         def chosen(pattern: str | None) -> None:
             if pattern:
                 self.helpdesk.find_tagged(self, self.view, pattern)
