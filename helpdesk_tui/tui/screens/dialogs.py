@@ -34,6 +34,7 @@ class Dialog(ModalScreen[str | None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="dialog.cancel"),
+        Binding("question_mark", "keys", "Keys", show=False, id="dialog.help"),
     ]
 
     def __init__(self, title: str) -> None:
@@ -42,6 +43,15 @@ class Dialog(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+    async def action_keys(self) -> None:
+        """`?` lists this dialog's keys (a modal screen does not reach the App's `?`); typed
+        into a text box it is just a question mark."""
+        focused = self.focused
+        if isinstance(focused, Input):
+            focused.insert_text_at_cursor("?")
+            return
+        await self.app.run_action("app.help")
 
 
 class PickDialog(Dialog):
@@ -159,7 +169,6 @@ class ConflictDialog(Dialog):
         Binding("d", "drop", "Drop", id="conflict.drop"),
         Binding("escape", "drop", "Drop", show=False, id="conflict.cancel"),
         # A modal screen cuts off the App's bindings, so `?` is bound here again.
-        Binding("question_mark", "app.help", "Keys", show=False, id="conflict.help"),
     ]
 
     def __init__(self, action: str, messages: Sequence[str], *, draft_kept: bool = False) -> None:
