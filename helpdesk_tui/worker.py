@@ -414,7 +414,6 @@ class Worker:
             mailbox=mb.name,
             attachments_dir=self.attachments_dir,
             own_addresses=own,
-            executor=self._pool(),
             ack=AckSettings(
                 self.config.autoreply.per_sender_per_day, self.config.autoreply.per_sender_per_3h
             ),

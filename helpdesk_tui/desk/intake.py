@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -170,7 +169,6 @@ class Intake:
         source: str = "imap",
         acknowledge: bool = True,
         bulk: bool = True,
-        executor: Executor | None = None,
     ) -> None:
         self.desk = desk
         self.mailbox_name = mailbox
@@ -183,9 +181,6 @@ class Intake:
         # is tested against (tests/desk/test_intake_fast.py). The bulk path names row ids
         # itself, which only SQLite's single writer makes safe.
         self.bulk = bulk and desk.store.is_sqlite
-        # Worker processes lent by the caller (the worker's parse pool) to build the MIME of
-        # acknowledgements while the batch's rows are written.
-        self.executor = executor
 
     # ------------------------------------------------------------------ the batch
 

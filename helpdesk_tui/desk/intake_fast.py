@@ -19,7 +19,6 @@ import operator
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -30,7 +29,6 @@ from helpdesk_tui.desk import escalation, outbox
 from helpdesk_tui.desk.intake import incoming_message_fields
 from helpdesk_tui.desk.service import normalize_address
 from helpdesk_tui.mail.autoreply import ack_decision, rate_limited
-from helpdesk_tui.mail.compose import ComposeError
 from helpdesk_tui.mail.msgid import make_message_id
 from helpdesk_tui.mail.parse import ParsedMail
 from helpdesk_tui.mail.templates import DEFAULT_ACK_BODY, DEFAULT_ACK_SUBJECT, TemplateError, render
@@ -580,8 +578,6 @@ class FastBatch:
                 messages.append(row)
                 acks.append((p, row, item))
                 message_id += 1
-        # The MIME takes longer than all the INSERTs together: start it first.
-        raws = self._build_acks([item for _, _, item in acks])
         if run.new_customers:
             _bulk_insert(conn, M.Customer, [c.row for c in run.new_customers if c.row])
             _bulk_insert(
@@ -709,9 +705,11 @@ class FastBatch:
                         },
                         attachment_ids=[],
                         created_at=now,
-                        raw=raw,
+                        # Built by the sender when it leaves (~1.2 ms of MIME each was a
+                        # third of the intake's CPU, and its Date is better taken then).
+                        raw=None,
                     )
-                    for (p, row, item), raw in zip(acks, raws(), strict=True)
+                    for p, row, item in acks
                 ],
             )
         d_rows = _rows(M.AckDecision)
@@ -816,27 +814,6 @@ class FastBatch:
         )
         return row, item
 
-    def _build_acks(self, items: list[outbox.OutgoingItem]) -> Callable[[], list[bytes | None]]:
-        """Start building the MIME (outbox.prebuild's work); the result waits in the callable.
-
-        Acknowledgements in a bulk import are left for the sender to build (PREBUILD_ACKS):
-        at ~1.2 ms each, building them here was a third of the intake's CPU, and an
-        acknowledgement's Date is better taken when it leaves anyway.
-        """
-        if not PREBUILD_ACKS:
-            return lambda: [None] * len(items)
-        desk = self.desk
-        jobs = [
-            _AckJob(item, self.attachments_dir, desk.options.name, desk.options.domain, self.now)
-            for item in items
-        ]
-        pool = self.intake.executor
-        if pool is None or len(jobs) < 8:
-            return lambda: [build_ack(job) for job in jobs]
-        chunk = max(1, len(jobs) // 8)
-        futures = [pool.submit(build_acks, jobs[i : i + chunk]) for i in range(0, len(jobs), chunk)]
-        return lambda: [raw for f in futures for raw in f.result()]
-
     def _ack_text(self, setup: _Setup, plan: _Plan, ticket: int) -> tuple[str, str]:
         parsed = plan.parsed
         variables = {
@@ -900,37 +877,6 @@ def _templates(subject: str, body: str) -> tuple[_Template, _Template]:
         return _Template(subject), _Template(body)
     except TemplateError:
         return _Template(DEFAULT_ACK_SUBJECT), _Template(DEFAULT_ACK_BODY)
-
-
-PREBUILD_ACKS = False
-
-
-@dataclass(frozen=True)
-class _AckJob:
-    item: outbox.OutgoingItem
-    attachments_dir: Path
-    desk_name: str
-    loop: str
-    date: datetime
-
-
-def build_ack(job: _AckJob) -> bytes | None:
-    """outbox.prebuild for one acknowledgement: None when it cannot be built (sent later)."""
-    try:
-        return outbox.build_raw(
-            job.item,
-            attachments_dir=job.attachments_dir,
-            desk_name=job.desk_name,
-            loop=job.loop,
-            date=job.date,
-        )
-    except (ComposeError, OSError, ValueError):
-        return None
-
-
-def build_acks(jobs: Sequence[_AckJob]) -> list[bytes | None]:
-    """A chunk of build_ack for a worker process (one round trip a chunk)."""
-    return [build_ack(job) for job in jobs]
 
 
 @dataclass(frozen=True)
