@@ -305,3 +305,37 @@ def test_alerts_bindings_have_ids_and_descriptions() -> None:
     for b in [*AlertsScreen.BINDINGS, *HelpdeskApp.BINDINGS]:
         assert isinstance(b, Binding)
         assert b.id and b.description, b
+
+
+async def test_a_ticket_opened_from_alerts_over_another_ticket_gets_its_own_screen(
+    desk: Desk, config: Config, clock: FixedClock, seeded: list[int]
+) -> None:
+    """The kept detail screen is on the stack: the alert's ticket opens on a second one, and
+    going back shows each ticket where it was."""
+    app = live_app(desk, config, clock)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        app.open_ticket(seeded[0])
+        await settle(pilot)
+        first = app.screen
+        assert isinstance(first, DetailScreen) and first.number == seeded[0]
+        await pilot.press("exclamation_mark")
+        await settle(pilot)
+        assert isinstance(app.screen, AlertsScreen)
+        await pilot.press("enter")
+        await settle(pilot)
+        second = app.screen
+        assert isinstance(second, DetailScreen) and second is not first
+        assert second.number == seeded[2]
+        await pilot.press("q")
+        await settle(pilot)
+        assert isinstance(app.screen, AlertsScreen)
+        await pilot.press("q")
+        await settle(pilot)
+        assert app.screen is first and first.number == seeded[0]
+        assert first.conversation.plain_text("header").startswith(f"#{seeded[0]} ")
+        await pilot.press("q")
+        await settle(pilot)
+        app.open_ticket(seeded[1])  # the kept screen serves again
+        await settle(pilot)
+        assert app.screen is first and first.number == seeded[1]
