@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -170,6 +171,11 @@ class HelpdeskApp(App[int]):
             config = default_config()
         views = TicketViews(desk.store, desk.actor, clock=desk.clock, tz=desk.tz)
         self.post_message(DeskOpened(desk, config, views))
+
+    @property
+    def tz(self) -> tzinfo:
+        """The desk's time zone for what screens show; UTC until the desk is open."""
+        return self.desk.tz if self.desk is not None else UTC
 
     def on_desk_opened(self, message: DeskOpened) -> None:
         self.desk, self.config, self.views = message.desk, message.config, message.views

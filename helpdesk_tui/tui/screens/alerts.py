@@ -101,10 +101,7 @@ class AlertsScreen(Screen[None]):
 
     def on_alerts_loaded(self, message: AlertsLoaded) -> None:
         message.stop()
-        from datetime import UTC
-
-        desk = self.helpdesk.desk
-        tz = desk.tz if desk is not None else UTC
+        tz = self.helpdesk.tz
         box = self.query_one(OptionList)
         keep = box.highlighted
         self.alerts = message.alerts

@@ -480,10 +480,7 @@ class DetailScreen(TicketScreen):
         d = self.detail
         if d is None or not self._shown:
             return
-        from datetime import UTC
-
-        desk = self.helpdesk.desk
-        tz = desk.tz if desk is not None else UTC
+        tz = self.helpdesk.tz
         self.conversation.replace_block(
             0, Block("header", header(d, tz, self.helpdesk.clock.now(), self.timeline))
         )
@@ -503,10 +500,7 @@ class DetailScreen(TicketScreen):
         d = self.detail
         if d is None:
             return
-        desk = self.helpdesk.desk
-        from datetime import UTC
-
-        tz = desk.tz if desk is not None else UTC
+        tz = self.helpdesk.tz
         now = self.helpdesk.clock.now()
         self.query_one("#topbar", Static).update(
             Content.assemble(

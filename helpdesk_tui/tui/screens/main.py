@@ -121,11 +121,8 @@ class MainScreen(TicketScreen):
         lst.load(self.view, focus=current.number if current else None, keep_index=True)
 
     def set_status(self, status: LiveStatus) -> None:
-        from datetime import UTC
-
-        desk = self.helpdesk.desk
         for bar in self.query(StatusBar):  # absent while composing or tearing down
-            bar.show(status, desk.tz if desk is not None else UTC)
+            bar.show(status, self.helpdesk.tz)
 
     def set_counts(self, counts: dict[str, int]) -> None:
         # Counts come from a worker and may land while the screen is still composing or
