@@ -122,6 +122,9 @@ class HelpdeskApp(App[int]):
         self.choices = Choices()
         self.drafts: dict[tuple[int, str], Draft] = {}
         self.tagged: set[int] = set()
+        self.tag_versions: dict[int, int] = {}
+        """Each tagged ticket's version when it was tagged: what a batch on it expects when
+        its row is no longer in the list's memory (a live reload keeps rows on screen fresh)."""
         self.batch = False
         self.last_acted: list[int] = []
         self.cursor_blink = cursor_blink
@@ -293,7 +296,7 @@ class HelpdeskApp(App[int]):
     @work(thread=True, group="tag-find", exclusive=True, exit_on_error=False)
     def find_tagged(self, target: MessagePump, view: str, pattern: str) -> None:
         _desk, views = self._need()
-        target.post_message(TaggedFound(views.numbers_matching(view, pattern), pattern))
+        target.post_message(TaggedFound(views.versions_matching(view, pattern), pattern))
 
     # ------------------------------------------------------------------ search and dashboard
 

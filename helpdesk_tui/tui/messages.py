@@ -88,9 +88,11 @@ class DetailLoaded(Message):
 
 
 class TaggedFound(Message):
-    def __init__(self, numbers: list[int], pattern: str) -> None:
+    def __init__(self, versions: dict[int, int], pattern: str) -> None:
         super().__init__()
-        self.numbers = numbers
+        self.versions = versions
+        """Each matching ticket's version as found: a later batch on it expects that one."""
+        self.numbers = list(versions)
         self.pattern = pattern
 
 

@@ -36,6 +36,7 @@ from helpdesk_tui.tui.screens.help import HelpScreen
 from helpdesk_tui.tui.screens.main import MainScreen
 from helpdesk_tui.tui.widgets.conversation import Conversation
 from helpdesk_tui.tui.widgets.presence import PresenceLine
+from helpdesk_tui.tui.widgets.ticket_list import TicketList
 from tests.conftest import PROJECT_ROOT, make_desk
 from tests.tui.conftest import settle, shown
 
@@ -543,3 +544,31 @@ async def test_a_theme_changed_while_the_ticket_screen_was_away_applies_when_it_
         await settle(pilot)
         await open_detail(pilot, app, seeded[0])
         assert detail.conversation.rich_style.bgcolor == after
+
+
+async def test_a_batch_on_tickets_tagged_by_pattern_checks_the_versions_found_then(
+    desk: Desk, config: Config, clock: FixedClock, store: Store, seeded: list[int]
+) -> None:
+    """A tagged ticket whose page left the list's memory still carries the version it had
+    when it was tagged: a colleague's change since then is a conflict, not a lost update."""
+    app = slow_live_app(desk, config, clock)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("g", "a")
+        await settle(pilot)
+        await pilot.press("T")
+        await settle(pilot)
+        await pilot.press(*"VPN", "enter")
+        await settle(pilot)
+        vpn = [n for n in seeded if "VPN" in desk.show(n).summary.title]
+        assert vpn and app.tagged == set(vpn)
+        assert app.tag_versions == {n: desk.show(n).version for n in vpn}
+        lst = app.screen.query_one(TicketList)
+        lst._pages.clear()  # as if the agent had scrolled far away
+        assert all(lst.loaded_row(n) is None for n in vpn)
+        make_desk(store, clock, "bob").set_priority(vpn[0], "Low")
+        await pilot.press("semicolon", "c")
+        await settle(pilot)
+        text = conflict_text(app)
+        assert f"#{vpn[0]} was changed by Bob Baker (bob) since you opened it: priority" in text
+        assert desk.show(vpn[0]).summary.base_status == "active"

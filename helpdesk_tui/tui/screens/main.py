@@ -273,6 +273,10 @@ class MainScreen(TicketScreen):
             return
         tagged = self.helpdesk.tagged
         tagged.symmetric_difference_update({ticket.number})
+        if ticket.number in tagged:
+            self.helpdesk.tag_versions[ticket.number] = ticket.version
+        else:
+            self.helpdesk.tag_versions.pop(ticket.number, None)
         self.tickets.tagged = tagged
         self.tickets.cursor += 1
         self.update_topbar()
@@ -288,6 +292,7 @@ class MainScreen(TicketScreen):
 
     def on_tagged_found(self, message: TaggedFound) -> None:
         self.helpdesk.tagged.update(message.numbers)
+        self.helpdesk.tag_versions.update(message.versions)
         self.tickets.tagged = self.helpdesk.tagged
         self.tickets.refresh()
         self.helpdesk.say(f"tagged {len(message.numbers)} tickets matching the pattern")
@@ -315,9 +320,12 @@ class MainScreen(TicketScreen):
         return [ticket.number] if ticket else []
 
     def version_of(self, number: int) -> int | None:
-        # A tagged ticket whose page left memory is acted on unchecked (None).
+        # The row on screen (kept fresh by live reloads), else the version the ticket had when
+        # it was tagged (its page may have left memory).
         ticket = self.tickets.loaded_row(number)
-        return ticket.version if ticket is not None else None
+        if ticket is not None:
+            return ticket.version
+        return self.helpdesk.tag_versions.get(number)
 
     def before_action(self, numbers: list[int]) -> None:
         lst = self.tickets
@@ -335,6 +343,8 @@ class MainScreen(TicketScreen):
         if self._was_batch:
             # A batch consumed the tags it acted on.
             self.helpdesk.tagged.difference_update(outcome.done)
+            for number in outcome.done:
+                self.helpdesk.tag_versions.pop(number, None)
             self.tickets.tagged = self.helpdesk.tagged
         focus = self._focus_after if outcome.action != "undo" else None
         if outcome.action == "undo" and outcome.done:
