@@ -241,6 +241,12 @@ class TicketViews:
 
     def anchors(self, view: str, stride: int) -> list[Key]:
         """Keys of rows stride-1, 2*stride-1, ...: page p (p >= 1) starts after anchors[p-1]."""
+        return self.size_and_anchors(view, stride)[1]
+
+    def size_and_anchors(self, view: str, stride: int) -> tuple[int, list[Key]]:
+        """The view's size and its anchors in one pass over its rows (a search view's filter
+        is resolved once, and the count comes with the numbering instead of a query of its
+        own): what opening a view needs before its first page."""
         with self.store.read() as s:
             where = self._filter(s, view)
             t = M.Ticket
@@ -253,13 +259,18 @@ class TicketViews:
                 order = [nr, c, col(t.id)]
                 cols = [nr.label("nr"), c.label("v"), col(t.id)]
             rn = sa.func.row_number().over(order_by=order).label("rn")
-            inner = sa.select(*cols, rn).where(where).subquery()
+            total = sa.func.count().over().label("total")
+            inner = sa.select(*cols, rn, total).where(where).subquery()
             rows = s.execute(
-                sa.select(inner.c.nr, inner.c.v, inner.c.id)
-                .where(inner.c.rn % stride == 0)
+                sa.select(inner.c.nr, inner.c.v, inner.c.id, inner.c.rn, inner.c.total)
+                # Every stride-th row, and the last one, which brings the total.
+                .where(sa.or_(inner.c.rn % stride == 0, inner.c.rn == inner.c.total))
                 .order_by(inner.c.rn)
             ).all()
-            return [(int(nr), v, int(tid)) for nr, v, tid in rows]
+            if not rows:
+                return 0, []
+            anchors = [(int(nr), v, int(tid)) for nr, v, tid, n, _ in rows if n % stride == 0]
+            return int(rows[-1][4]), anchors
 
     def position(self, view: str, key: Key) -> int:
         """How many rows of the view come before `key` (an indexed count, not a scan of rows)."""

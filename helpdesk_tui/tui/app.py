@@ -254,8 +254,7 @@ class HelpdeskApp(App[int]):
         # Taken before the rows are read: anything added later makes the list stale (the
         # list screen compares it when it comes back into view).
         mark = changes.content_mark_or_none(desk.store)
-        total = views.count(view)
-        anchors = views.anchors(view, stride) if total > stride else []
+        total, anchors = views.size_and_anchors(view, stride)
         index = None
         if focus is not None:
             key = views.key_of(view, focus)

@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from helpdesk_tui.clock import FixedClock
 from helpdesk_tui.desk.service import Desk
-from helpdesk_tui.desk.views import VIEWS, Key, TicketViews
+from helpdesk_tui.desk.views import VIEWS, Key, TicketViews, search_view
 from helpdesk_tui.store import models as M
 from helpdesk_tui.store.engine import Store
 from tests.conftest import T0
@@ -121,3 +121,15 @@ def test_the_app_module_imports_no_database_libraries() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_size_and_anchors_in_one_pass_equal_count_and_every_stride_th_key(
+    desk: Desk, store: Store, clock: FixedClock, seeded: list[int]
+) -> None:
+    views = TicketViews(store, "alice", clock=clock, tz=desk.tz)
+    for view in ("all", "mine", "queue", search_view("printer"), search_view("xylophone")):
+        total, anchors = views.size_and_anchors(view, 2)
+        assert total == views.count(view)
+        whole = [r.ticket.number for r in views.page(view, None, 1000)]
+        assert len(whole) == total
+        assert [a[2] for a in anchors] == whole[1::2]
