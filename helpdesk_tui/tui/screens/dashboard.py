@@ -39,13 +39,16 @@ def _bars(rows: tuple[tuple[str, int], ...], width: int = 12) -> Content:
     if not rows:
         return Content.styled("no tickets", "$text-muted")
     top = max(n for _l, n in rows) or 1
-    label_w = min(max(len(label) for label, _n in rows), 14)
+    # Padded after cleaning: line() trims the ends, so padding inside it was lost and the
+    # counts of long and short names did not line up.
+    names = [line(label) for label, _n in rows]
+    label_w = min(max(name.cell_length for name in names), 14)
     lines = []
-    for label, n in rows:
+    for name, (_label, n) in zip(names, rows, strict=True):
         bar = BAR * max(1 if n else 0, round(width * n / top))
         lines.append(
             Content.assemble(
-                line(label[:label_w].ljust(label_w)),
+                name.truncate(label_w, ellipsis=True, pad=True),
                 f" {n:>6} ",
                 (bar, "$accent"),
             )

@@ -39,7 +39,8 @@ def customer_prompt(c: CustomerRecord) -> Content:
         line(c.name or "(no name)", "bold"),
         "  ",
         line(", ".join(c.addresses[:3]), "$text-accent"),
-        line(f"  {c.company}" if c.company else "", "$text-muted"),
+        # The gap stays outside line(), which trims the ends of what it cleans.
+        *(("  ", line(c.company, "$text-muted")) if c.company else ()),
     )
 
 
