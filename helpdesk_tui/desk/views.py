@@ -302,18 +302,21 @@ class TicketViews:
                 return None
             return (0 if row[0] is not None else 1, row[0], number)
 
-    def numbers_matching(self, view: str, text: str, limit: int = 10_000) -> list[int]:
-        """Tickets of the view whose subject contains `text` (case-insensitive), newest first."""
-        return list(self.versions_matching(view, text, limit))
+    def numbers_matching(self, view: str, query: str, limit: int = 10_000) -> list[int]:
+        """Tickets of the view that a search finds (mutt's tag-pattern), newest first."""
+        return list(self.versions_matching(view, query, limit))
 
-    def versions_matching(self, view: str, text: str, limit: int = 10_000) -> dict[int, int]:
-        """numbers_matching with each ticket's version: what a batch on them expects."""
-        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    def versions_matching(self, view: str, query: str, limit: int = 10_000) -> dict[int, int]:
+        """numbers_matching with each ticket's version: what a batch on them expects.
+
+        `query` is the search language of `/` (SearchError when it cannot run), narrowed to
+        the view on screen: `T from:acme.example is:unread` in "My open" tags just those.
+        """
         with self.store.read() as s:
-            where = self._filter(s, view)
+            where = sa.and_(self._filter(s, view), self._filter(s, search_view(query)))
             q = (
                 select(M.Ticket.id, M.Ticket.version)
-                .where(where, col(M.Ticket.title).ilike(pattern, escape="\\"))
+                .where(where)
                 .order_by(col(M.Ticket.id).desc())
                 .limit(limit)
             )

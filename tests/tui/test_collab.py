@@ -558,7 +558,7 @@ async def test_a_batch_on_tickets_tagged_by_pattern_checks_the_versions_found_th
         await settle(pilot)
         await pilot.press("T")
         await settle(pilot)
-        await pilot.press(*"VPN", "enter")
+        await pilot.press(*"subject:VPN", "enter")
         await settle(pilot)
         vpn = [n for n in seeded if "VPN" in desk.show(n).summary.title]
         assert vpn and app.tagged == set(vpn)

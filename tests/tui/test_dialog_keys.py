@@ -40,7 +40,7 @@ async def test_question_mark_typed_into_a_prompt_stays_text(
     app = make_app(desk, config, clock)
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
-        await pilot.press("T")  # tag by subject: a prompt
+        await pilot.press("T")  # tag by search: a prompt
         await settle(pilot)
         assert isinstance(app.screen, PromptDialog)
         await pilot.press("w", "h", "y", "question_mark")

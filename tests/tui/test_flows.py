@@ -154,7 +154,7 @@ async def test_batch_close_by_subject_pattern(
         await settle(pilot)
         await pilot.press("T")
         await settle(pilot)
-        await pilot.press(*"pass", "enter")
+        await pilot.press(*"subject:password", "enter")
         await settle(pilot)
         assert app.tagged == {seeded[5]}, (app.tagged, seeded)
         await pilot.press("semicolon", "c")

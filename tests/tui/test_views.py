@@ -10,6 +10,7 @@ import pytest
 from sqlmodel import Session
 
 from helpdesk_tui.clock import FixedClock
+from helpdesk_tui.desk.search import SearchError
 from helpdesk_tui.desk.service import Desk
 from helpdesk_tui.desk.views import VIEWS, Key, TicketViews, search_view
 from helpdesk_tui.store import models as M
@@ -97,10 +98,27 @@ def test_views_hold_what_their_names_say(store: Store, desk: Desk, many: list[in
     assert many[7] in everything  # closed
     counts = views.counts()
     assert counts["all"] == len(everything)
-    assert views.numbers_matching("all", "PRINTER") == sorted(
-        (n for n in everything if "printer" in desk.show(n).summary.title), reverse=True
-    )
-    assert views.numbers_matching("all", "100%") == []
+    printers = sorted(n for n in everything if "printer" in desk.show(n).summary.title)
+    assert views.numbers_matching("all", "PRINTER") == printers[::-1]
+    assert views.numbers_matching("all", "subject:printer") == printers[::-1]
+    assert views.numbers_matching("all", "xylophone") == []
+
+
+def test_tag_by_search_is_narrowed_to_the_view(desk: Desk, many: list[int]) -> None:
+    """T takes the search language of `/`, within the view on screen (mutt's tag-pattern)."""
+    views = TicketViews(desk.store, "alice")
+    mine = {r.ticket.number for r in views.page("mine", None, 100)}
+    found = views.versions_matching("mine", "vpn priority:high")
+    expected = {
+        n
+        for n in mine
+        if "vpn" in desk.show(n).summary.title and desk.show(n).summary.priority == "High"
+    }
+    assert expected and set(found) == expected
+    assert found == {n: desk.show(n).version for n in expected}
+    assert set(views.versions_matching("all", "vpn priority:high")) > expected
+    with pytest.raises(SearchError):
+        views.versions_matching("mine", "priority:nosuch")
 
 
 def test_asked_view_lists_tickets_reassigned_to_me(

@@ -34,7 +34,7 @@ class MainScreen(TicketScreen):
         Binding("g", "goto", "Go to view", id="list.goto"),
         Binding("N", "app.register_request", "New request", id="app.register"),
         Binding("space", "tag", "Tag", show=False, id="list.tag"),
-        Binding("T", "tag_pattern", "Tag by subject", show=False, id="list.tag_pattern"),
+        Binding("T", "tag_pattern", "Tag by search", show=False, id="list.tag_pattern"),
         Binding("semicolon", "batch", "Next action on tagged", show=False, id="list.batch"),
         Binding("slash", "search", "Search", id="list.search"),
         Binding("S", "save_search", "Save search", show=False, id="list.save_search"),
@@ -288,14 +288,20 @@ class MainScreen(TicketScreen):
             if pattern:
                 self.helpdesk.find_tagged(self, self.view, pattern)
 
-        self.app.push_screen(PromptDialog("Tag tickets whose subject contains"), chosen)
+        self.app.push_screen(
+            PromptDialog(
+                "Tag the tickets of this view that match",
+                placeholder="a search: printer from:acme.example is:unread",
+            ),
+            chosen,
+        )
 
     def on_tagged_found(self, message: TaggedFound) -> None:
         self.helpdesk.tagged.update(message.numbers)
         self.helpdesk.tag_versions.update(message.versions)
         self.tickets.tagged = self.helpdesk.tagged
         self.tickets.refresh()
-        self.helpdesk.say(f"tagged {len(message.numbers)} tickets matching the pattern")
+        self.helpdesk.say(f"tagged {len(message.numbers)} tickets matching {message.pattern}")
         self.update_topbar()
 
     def action_batch(self) -> None:
