@@ -151,6 +151,13 @@ def _purge(s: Session, cutoff: datetime) -> int:
     return int(result.rowcount or 0)
 
 
-def describe(records: list[PresenceRecord]) -> str:
-    """ "Bob Baker (composing), Carol (viewing)": the line the detail screen shows."""
-    return ", ".join(f"{r.name or r.login} ({r.activity})" for r in records)
+def describe(records: list[PresenceRecord], me: str | None = None) -> str:
+    """ "Bob Baker (composing), Carol (viewing)": the line the detail screen shows.
+
+    The agent's own other terminal (a second SSH session) is "you, in another session", so
+    that it is not taken for a colleague who happens to share the name on screen.
+    """
+    return ", ".join(
+        f"{'you, in another session' if r.login == me else r.name or r.login} ({r.activity})"
+        for r in records
+    )

@@ -49,6 +49,20 @@ def test_others_lists_other_sessions_with_names_composers_first(
     assert [r.login for r in presence.others(bob, ticket, session=THERE)] == ["alice", "lead"]
 
 
+def test_my_own_other_session_is_called_mine(
+    desk: Desk, store: Store, clock: FixedClock, ticket: int
+) -> None:
+    """A second SSH session of the same agent is not shown under the agent's own name, as if
+    a colleague were there."""
+    bob = make_desk(store, clock, "bob")
+    presence.announce(desk, ticket, "composing", session=ELSEWHERE)
+    presence.announce(bob, ticket, "viewing", session=THERE)
+    seen = presence.others(desk, ticket, session=HERE)
+    assert presence.describe(seen, "alice") == (
+        "you, in another session (composing), Bob Baker (viewing)"
+    )
+
+
 def test_a_renewal_updates_the_one_row_and_the_activity(
     desk: Desk, store: Store, clock: FixedClock, ticket: int
 ) -> None:

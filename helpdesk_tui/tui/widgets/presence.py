@@ -113,7 +113,11 @@ class PresenceLine(Static):
         if message.records:
             from helpdesk_tui.desk.presence import describe
 
-            self.update(Content.assemble(("Also here: ", "bold"), line(describe(message.records))))
+            desk = self._desk()
+            me = desk.actor if desk is not None else None
+            self.update(
+                Content.assemble(("Also here: ", "bold"), line(describe(message.records, me)))
+            )
 
     def on_unmount(self) -> None:
         self.leave()
