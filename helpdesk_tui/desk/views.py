@@ -67,6 +67,12 @@ def is_search(view: str) -> bool:
     return view.startswith(SEARCH_PREFIX)
 
 
+def _visible(bases: dict[str, list[int]]) -> list[int]:
+    """Statuses of tickets that are still themselves (not deleted, not merged away): IN over
+    these rather than NOT IN, so SQLite can use the status indexes."""
+    return [sid for base, ids in bases.items() if base not in ("deleted", "merged") for sid in ids]
+
+
 @dataclass(frozen=True)
 class ListRow:
     """One row of the list with the key that pages after it."""
@@ -135,10 +141,7 @@ class TicketViews:
             return sa.and_(col(t.alert_level) > 0, active)
         if view == "postponed":
             return col(t.status_id).in_(bases.get("postponed", []))
-        # IN over the visible statuses rather than NOT IN, so SQLite can use status indexes.
-        visible = [
-            sid for base, ids in bases.items() if base not in ("deleted", "merged") for sid in ids
-        ]
+        visible = _visible(bases)
         if view == "review":
             return sa.and_(col(t.needs_review).is_(True), col(t.status_id).in_(visible))
         if view == "all":
@@ -406,6 +409,33 @@ class TicketViews:
                 version=int(version),
             )
         return [ListRow(k, by_id[k[2]]) for k in keys if k[2] in by_id]
+
+    def merge_candidates(self, numbers: Sequence[int], limit: int = 10) -> list[TicketSummary]:
+        """Tickets a merge of `numbers` most likely wants: the same customers' other tickets
+        that can take a merge (not deleted or merged), those still active first, newest first.
+
+        A customer who writes again instead of replying makes the duplicate a merge is for.
+        """
+        if not numbers:
+            return []
+        with self.store.read() as s:
+            _me, bases = self._setup(s)
+            t, tc = M.Ticket, M.TicketCustomer
+            customers = select(tc.customer_id).where(col(tc.ticket_id).in_(list(numbers)))
+            shared = select(tc.ticket_id).where(col(tc.customer_id).in_(customers))
+            inactive = sa.case((col(t.status_id).in_(bases.get("active", [])), 0), else_=1)
+            q = (
+                select(t.id)
+                .where(
+                    col(t.id).in_(shared),
+                    col(t.id).not_in(list(numbers)),
+                    col(t.status_id).in_(_visible(bases)),
+                )
+                .order_by(inactive, col(t.id).desc())
+                .limit(limit)
+            )
+            keys = [(0, None, int(i)) for i in s.exec(q).all() if i is not None]
+            return [r.ticket for r in self._rows(s, keys)]
 
     def search(self, query: str, limit: int = 200) -> list[TicketSummary]:
         """The newest `limit` tickets a query matches (SearchError names what is wrong)."""

@@ -297,6 +297,13 @@ class HelpdeskApp(App[int]):
         _desk, views = self._need()
         target.post_message(TaggedFound(views.versions_matching(view, pattern), pattern))
 
+    @work(thread=True, group="merge-candidates", exclusive=True, exit_on_error=False)
+    def load_merge_candidates(self, target: MessagePump, numbers: Sequence[int]) -> None:
+        from helpdesk_tui.tui.screens.dialogs import MergeCandidates
+
+        _desk, views = self._need()
+        target.post_message(MergeCandidates(views.merge_candidates(numbers)))
+
     # ------------------------------------------------------------------ search and dashboard
 
     @work(thread=True, group="search-check", exclusive=True, exit_on_error=False)

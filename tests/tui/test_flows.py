@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from textual.widgets import OptionList
+
 from helpdesk_tui.clock import FixedClock
 from helpdesk_tui.config import Config
 from helpdesk_tui.desk.service import Desk
@@ -359,3 +361,27 @@ async def test_palette_shows_a_saved_search_named_like_markup_as_text(
         assert app.is_running
         shown = " ".join(str(o.prompt) for o in app.screen.query_one(CommandList).options)
         assert "[@click=app.quit]x [/] boom" in shown
+
+
+async def test_merge_offers_the_same_customers_other_tickets(
+    desk: Desk, config: Config, clock: FixedClock, seeded: list[int]
+) -> None:
+    """`m` lists the customer's other tickets (the duplicate a merge is for): down, enter
+    merges into the one chosen; tickets of other customers and deleted ones are not offered."""
+    again = desk.register(customer_email="carla@customer.example", subject="Printer still on fire")
+    gone = desk.register(customer_email="carla@customer.example", subject="Printer, once more")
+    desk.delete(gone.number)
+    app = make_app(desk, config, clock)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        current = app.screen.query_one(TicketList).current
+        assert current is not None and current.number == seeded[0]  # Carla's printer
+        await pilot.press("m")
+        await settle(pilot)
+        box = app.screen.query_one("#merge-candidates", OptionList)
+        offered = [box.get_option_at_index(i).id for i in range(box.option_count)]
+        assert offered == [str(again.number)]
+        await pilot.press("down", "enter")
+        await settle(pilot)
+        assert desk.show(seeded[0]).summary.base_status == "merged"
+        assert "It smokes." in [m.body for m in desk.show(again.number).messages]

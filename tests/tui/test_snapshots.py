@@ -49,6 +49,12 @@ SCREENS = {
     "help": ("question_mark",),
     "postpone": ("p",),
     "goto": ("g",),
+    "assign": ("a",),
+    "priority": ("P",),
+    "merge": ("m",),
+    "tag_search": ("T",),
+    "compose_forward": ("enter", "f"),
+    "compose_note": ("enter", "n"),
 }
 
 

@@ -226,9 +226,7 @@ class TicketScreen(Screen[None]):
             return None
 
     def action_merge(self) -> None:
-        from helpdesk_tui.tui.screens.dialogs import (
-            PromptDialog,
-        )
+        from helpdesk_tui.tui.screens.dialogs import MergeDialog
 
         numbers = self.targets()
         if not numbers:
@@ -249,4 +247,4 @@ class TicketScreen(Screen[None]):
             self.run_desk("merge", numbers, merge)
 
         label = f"Merge #{numbers[0]} into ticket" if len(numbers) == 1 else "Merge into ticket"
-        self.app.push_screen(PromptDialog(label, "ticket number", numeric=True), chosen)
+        self.app.push_screen(MergeDialog(label, numbers), chosen)

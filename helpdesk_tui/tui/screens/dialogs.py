@@ -1,4 +1,5 @@
-"""Small modal dialogs: pick one of a list, type a value, a postpone time, a view, a conflict."""
+"""Small modal dialogs: pick one of a list, type a value, a merge target, a postpone time, a
+view, a conflict."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 if TYPE_CHECKING:
+    from helpdesk_tui.desk.summary import TicketSummary
     from helpdesk_tui.desk.views import ViewSpec
 
 # Postpone presets: key, desk preset, label.
@@ -95,6 +98,79 @@ class PromptDialog(Dialog):
     def _submitted(self, event: Input.Submitted) -> None:
         value = event.value.strip()
         self.dismiss(value or None)
+
+
+class MergeCandidates(Message):
+    """The tickets a merge most likely wants (the same customers' others), from a worker."""
+
+    def __init__(self, tickets: list[TicketSummary]) -> None:
+        super().__init__()
+        self.tickets = tickets
+
+
+class MergeDialog(Dialog):
+    """Pick the ticket to merge into: type its number, or go down into the same customers'
+    other tickets (a customer who wrote again instead of replying) and take one with enter."""
+
+    def __init__(self, title: str, numbers: Sequence[int]) -> None:
+        super().__init__(title)
+        self.numbers = list(numbers)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(Content(self.title_text), classes="dialog-title")
+            yield Input(placeholder="ticket number", type="integer", id="prompt")
+            yield Static(
+                Content.styled("the same customers' tickets (down, then enter):", "$text-muted"),
+                id="merge-hint",
+            )
+            yield OptionList(id="merge-candidates")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).cursor_blink = getattr(self.app, "cursor_blink", True)
+        self.query_one("#merge-hint").display = False
+        self.query_one(OptionList).display = False
+        load = getattr(self.app, "load_merge_candidates", None)
+        if load is not None and getattr(self.app, "views", None) is not None:
+            load(self, self.numbers)
+
+    def on_merge_candidates(self, message: MergeCandidates) -> None:
+        from helpdesk_tui.tui.text import line
+
+        message.stop()
+        box = self.query_one(OptionList)
+        box.set_options(
+            Option(
+                Content.assemble(
+                    (f"#{t.number:<6}", "bold"),
+                    line(t.title),
+                    ("  " + t.status, "$text-muted"),
+                ),
+                id=str(t.number),
+            )
+            for t in message.tickets
+        )
+        box.display = bool(message.tickets)
+        self.query_one("#merge-hint").display = bool(message.tickets)
+
+    def on_key(self, event: events.Key) -> None:
+        box = self.query_one(OptionList)
+        if event.key == "down" and isinstance(self.focused, Input) and box.display:
+            event.stop()
+            box.focus()
+            box.highlighted = 0
+        elif event.key == "up" and self.focused is box and box.highlighted in (0, None):
+            event.stop()
+            self.query_one(Input).focus()
+
+    @on(Input.Submitted)
+    def _typed(self, event: Input.Submitted) -> None:
+        value = event.value.strip()
+        self.dismiss(value or None)
+
+    @on(OptionList.OptionSelected)
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
 
 
 class PostponeDialog(Dialog):
