@@ -46,7 +46,8 @@ class HelpdeskCommands(Provider):
         if switch is None:
             return
         for v in getattr(self.screen.query("#sidebar").first(), "specs", ()):
-            yield (f"View: {v.label.lower()}", partial(switch, v.id), f"g then {v.letter}")
+            how = f"g then {v.letter}" if v.letter else "from the sidebar"
+            yield (f"View: {v.label.lower()}", partial(switch, v.id), how)
 
     async def discover(self) -> Hits:
         for title, command, help_text in self._commands():

@@ -11,6 +11,7 @@ from textual.widgets import Sparkline, Static
 
 from helpdesk_tui.clock import FixedClock
 from helpdesk_tui.config import Config
+from helpdesk_tui.desk.search import SavedSearch, save_search, saved_searches
 from helpdesk_tui.desk.service import Desk
 from helpdesk_tui.desk.views import search_view
 from helpdesk_tui.tui.screens.dashboard import DashboardScreen
@@ -102,6 +103,51 @@ async def test_save_search_adds_a_sidebar_view(
         await settle(pilot)
         labels = [v.label for v in _main(pilot).query_one(Sidebar).specs]
         assert "Mine again" in labels
+
+
+async def test_s_on_a_saved_search_renames_or_forgets_it(
+    desk: Desk, config: Config, clock: FixedClock, seeded: list[int]
+) -> None:
+    """One entry per query: saving it again renames it (two entries of one id once broke the
+    sidebar and every later start), and `S` can forget it too."""
+    app = make_app(desk, config, clock)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await _search(pilot, "owner:me")
+        await pilot.press("S", *"Mine again", "enter")
+        await settle(pilot)
+        await pilot.press("S")
+        await settle(pilot)
+        await pilot.press("enter")  # Rename…
+        await settle(pilot)
+        await pilot.press(*" (renamed)", "enter")
+        await settle(pilot)
+        assert saved_searches(desk.store, "alice") == [
+            SavedSearch("Mine again (renamed)", "owner:me")
+        ]
+        labels = [v.label for v in _main(pilot).query_one(Sidebar).specs]
+        assert "Mine again (renamed)" in labels and "Mine again" not in labels
+        await pilot.press("S")
+        await settle(pilot)
+        await pilot.press("down", "enter")  # Forget this saved search
+        await settle(pilot)
+        assert saved_searches(desk.store, "alice") == []
+        assert app.is_running
+
+
+async def test_a_store_with_one_query_saved_twice_and_ten_searches_still_starts(
+    desk: Desk, config: Config, clock: FixedClock, seeded: list[int]
+) -> None:
+    for n in range(10):
+        save_search(desk.store, "alice", f"q{n}", f"status:open priority:p{n}")
+    save_search(desk.store, "alice", "twice", "status:open priority:p0")
+    app = make_app(desk, config, clock)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        specs = _main(pilot).query_one(Sidebar).specs
+        searches = [v for v in specs if v.id.startswith("search:")]
+        assert [v.label for v in searches] == [f"q{n}" for n in range(10)]
+        assert [v.letter for v in searches] == [*"123456789", ""]
+        assert _main(pilot).view == "mine" and _main(pilot).tickets.total > 0
 
 
 async def test_dashboard_by_key_goto_and_palette(

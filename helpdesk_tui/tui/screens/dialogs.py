@@ -77,18 +77,24 @@ class PickDialog(Dialog):
 class PromptDialog(Dialog):
     """Type one value (a ticket number, a pattern); enter accepts."""
 
-    def __init__(self, title: str, placeholder: str = "", *, numeric: bool = False) -> None:
+    def __init__(
+        self, title: str, placeholder: str = "", *, numeric: bool = False, value: str = ""
+    ) -> None:
         super().__init__(title)
         self.placeholder = placeholder
         self.numeric = numeric
+        self.value = value
+        """Text to start from (a name to rename): the cursor waits at its end."""
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Static(Content(self.title_text), classes="dialog-title")
             yield Input(
+                self.value,
                 placeholder=self.placeholder,
                 type="integer" if self.numeric else "text",
                 id="prompt",
+                select_on_focus=False,
             )
 
     def on_mount(self) -> None:
@@ -225,12 +231,13 @@ class GotoDialog(Dialog):
                 Content("\n").join(
                     Content.assemble((v.letter, "bold $text-accent"), "  ", v.label)
                     for v in self.specs
+                    if v.letter
                 )
             )
 
     def on_key(self, event: events.Key) -> None:
         for v in self.specs:
-            if event.character == v.letter:
+            if v.letter and event.character == v.letter:
                 event.stop()
                 self.dismiss(v.id)
                 return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on
@@ -188,11 +189,15 @@ class MainScreen(TicketScreen):
         from helpdesk_tui.desk.views import VIEWS, ViewSpec, search_view
 
         specs = list(VIEWS)
-        for n, saved in enumerate(self.searches[:9], start=1):
-            specs.append(
-                ViewSpec(search_view(saved.query), plain_line(saved.name), str(n), "newest")
-            )
         ids = {v.id for v in specs}
+        for saved in self.searches:
+            view = search_view(saved.query)
+            if view in ids:
+                continue  # one entry per query (a store from before renames kept both)
+            ids.add(view)
+            # 1-9 for `g`; later ones are reached with the arrows, the mouse or the palette.
+            letter = str(len(ids) - len(VIEWS)) if len(ids) - len(VIEWS) <= 9 else ""
+            specs.append(ViewSpec(view, plain_line(saved.name), letter, "newest"))
         if self.search_text and search_view(self.search_text) not in ids:
             label = plain_line("Search: " + self.search_text)
             specs.append(ViewSpec(search_view(self.search_text), label, "s", "newest"))
@@ -248,18 +253,53 @@ class MainScreen(TicketScreen):
     def action_save_search(self) -> None:
         """`S`: keep the search on screen under a name, as a sidebar entry."""
         from helpdesk_tui.desk.views import SEARCH_PREFIX, is_search
-        from helpdesk_tui.tui.screens.dialogs import PromptDialog
+        from helpdesk_tui.tui.screens.dialogs import PickDialog, PromptDialog
 
         if not is_search(self.view):
             self.helpdesk.say("no search on screen: `/` searches first", severity="warning")
             return
         query = self.view.removeprefix(SEARCH_PREFIX)
+        saved = next((x for x in self.searches if x.query == query), None)
+        if saved is None:
+            self.app.push_screen(
+                PromptDialog("Save this search as", query[:40]), self._save_as(query, None)
+            )
+            return
+        # Already saved: one entry per query, so `S` renames or forgets it.
+        self.app.push_screen(
+            PickDialog(
+                f"Saved search: {plain_line(saved.name)}",
+                [("rename", Content("Rename…")), ("forget", Content("Forget this saved search"))],
+            ),
+            lambda choice: self._saved_choice(choice, saved),
+        )
 
+    def _saved_choice(self, choice: str | None, saved: SavedSearch) -> None:
+        from helpdesk_tui.tui.screens.dialogs import PromptDialog
+
+        if choice == "forget":
+            self.helpdesk.save_search(saved.name, saved.query, self._searches_loaded, delete=True)
+            self.helpdesk.say(f"forgot the saved search {saved.name}")
+        elif choice == "rename":
+            self.app.push_screen(
+                PromptDialog(f"Rename {plain_line(saved.name)} to", value=saved.name),
+                self._save_as(saved.query, saved.name),
+            )
+
+    def _save_as(self, query: str, old: str | None) -> Callable[[str | None], None]:
         def chosen(name: str | None) -> None:
-            if name:
-                self.helpdesk.save_search(name, query, self._searches_loaded)
+            if not name or name == old:
+                return
 
-        self.app.push_screen(PromptDialog("Save this search as", query[:40]), chosen)
+            def then(kept: list[SavedSearch]) -> None:
+                if old is None:
+                    self._searches_loaded(kept)
+                else:  # saved under the new name first, so a failure loses nothing
+                    self.helpdesk.save_search(old, query, self._searches_loaded, delete=True)
+
+            self.helpdesk.save_search(name, query, then)
+
+        return chosen
 
     @on(TicketList.Open)
     def _open(self, event: TicketList.Open) -> None:

@@ -34,19 +34,24 @@ class Sidebar(OptionList):
         self.counts: dict[str, int] = {}
 
     def set_views(self, specs: Sequence[ViewSpec], current: str) -> None:
-        self.specs = specs
+        # OptionList refuses two options with one id, and a refused list left the sidebar
+        # empty and the next start unable to select its view: keep the first of each.
+        unique: dict[str, ViewSpec] = {}
+        for v in specs:
+            unique.setdefault(v.id, v)
+        self.specs = specs = list(unique.values())
         self.set_options([Option(self._prompt(v), id=v.id) for v in specs])
         self.select_view(current)
 
     def _prompt(self, v: ViewSpec) -> Content:
         number = str(self.counts[v.id]) if v.id in self.counts else ""
-        label = v.label
-        pad = WIDTH - 4 - cell_len(v.letter) - 1 - cell_len(label) - len(number)
+        label, letter = v.label, v.letter or " "  # a view past the ninth search has no letter
+        pad = WIDTH - 4 - cell_len(letter) - 1 - cell_len(label) - len(number)
         if pad < 1:
             label = label[: max(len(label) + pad - 2, 3)] + "…"
             pad = 1
         return Content.assemble(
-            (v.letter, "$text-accent bold"), " ", label, " " * pad, (number, "$text-muted")
+            (letter, "$text-accent bold"), " ", label, " " * pad, (number, "$text-muted")
         )
 
     def set_counts(self, counts: dict[str, int]) -> None:
