@@ -644,6 +644,26 @@ class Desk:
         mb = s.exec(select(M.Mailbox).order_by(col(M.Mailbox.id))).first()
         return mb.address if mb else f"support@{self.options.domain}"
 
+    def _own_addresses(self, s: Session, ticket: M.Ticket) -> set[str]:
+        """Every address that is the desk itself, lower-cased: reply-all never copies these.
+
+        The customer wrote to one of our mailboxes, maybe another than the one we answer
+        from, or Cc'd a colleague; copying any of them would mail the desk its own reply.
+        """
+        own = {self._from_address(s, ticket), self.options.default_from}
+        own.update(s.exec(select(M.Mailbox.address)).all())
+        own.update(s.exec(select(M.Agent.email)).all())
+        # What the desk sent this ticket's mail from: an address since dropped from the
+        # config, or one a desk without mailboxes (the demo's) used, is still ours.
+        own.update(
+            s.exec(
+                select(M.Message.from_addr)
+                .where(M.Message.ticket_id == ticket.id, M.Message.direction == "out")
+                .distinct()
+            ).all()
+        )
+        return {a.strip().lower() for a in own if a and a.strip()}
+
     def _queue_mail(
         self,
         s: Session,
@@ -724,10 +744,11 @@ class Desk:
             headers, last = self._reply_headers(s, ticket)
             cc_list = [normalize_address(a) for a in cc]
             if reply_all and last is not None:
-                own = {self._from_address(s, ticket).lower()}
+                own = self._own_addresses(s, ticket)
                 for addr in [*last.to_addrs, *last.cc_addrs]:
-                    if addr.lower() not in own and addr.lower() not in to and addr not in cc_list:
-                        cc_list.append(addr.lower())
+                    low = addr.strip().lower()
+                    if low and low not in own and low not in to and low not in cc_list:
+                        cc_list.append(low)
             now = self.clock.now()
             from_addr = self._from_address(s, ticket)
             subject = f"Re: {ticket.title}"

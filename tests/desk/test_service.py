@@ -221,6 +221,53 @@ def test_reply_threads_on_customer_message_and_reply_all(desk: Desk, store: Stor
         assert item.headers["References"] == "<root@customer.example> <abc@customer.example>"
 
 
+def test_reply_all_never_copies_an_address_of_the_desk(desk: Desk, store: Store) -> None:
+    """Our mailboxes, the agents, and what we sent this ticket's mail from stay out of Cc."""
+    d = _new(desk)
+
+    def add_mail(s: object) -> None:
+        from sqlmodel import Session
+
+        assert isinstance(s, Session)
+        s.add(M.Mailbox(name="sales", address="sales@desk.example"))
+        # A reply sent from an address the desk no longer has in its config (the demo's case:
+        # its mail is addressed to an address no mailbox knows).
+        s.add(
+            M.Message(
+                ticket_id=d.number,
+                direction="out",
+                visibility="external",
+                kind="reply",
+                from_addr="help@old-desk.example",
+                to_addrs=["carla@customer.example"],
+                subject="Re: Printer on fire",
+                body_text="We are on it.",
+                created_at=datetime(2026, 11, 23, 10, 0, 1, tzinfo=UTC),
+            )
+        )
+        s.add(
+            M.Message(
+                ticket_id=d.number,
+                direction="in",
+                visibility="external",
+                kind="customer",
+                from_addr="carla@customer.example",
+                to_addrs=["Help@Old-Desk.example", "sales@desk.example"],
+                cc_addrs=["bob@desk.example", "Boss@Customer.example", "boss@customer.example"],
+                subject="more",
+                body_text="also",
+                created_at=datetime(2026, 11, 23, 10, 0, 2, tzinfo=UTC),
+            )
+        )
+
+    store.write(add_mail)
+    m = desk.reply(d.number, "ok", reply_all=True)
+    assert m.cc == ("boss@customer.example",)
+    with store.read() as s:
+        item = s.exec(select(M.Outbox)).one()
+        assert item.recipients == ["carla@customer.example", "boss@customer.example"]
+
+
 def test_note_is_internal_and_not_mailed(desk: Desk, store: Store) -> None:
     d = _new(desk)
     m = desk.note(d.number, "Called them back")
