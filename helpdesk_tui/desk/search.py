@@ -302,20 +302,26 @@ def compile_query(
     for term in query.filters:
         v = term.value
         cond: sa.ColumnElement[bool]
+        # The column that may be empty (NULL) under `cond`: there `cond` is unknown, not false,
+        # and NOT unknown is unknown too, so a negated term has to let the empty ones through
+        # itself (-owner:alice keeps the queue; -category:billing keeps tickets without one).
+        empty: Any = None
         if term.field == "status":
             cond = col(t.status_id).in_(names.status_ids(v))
             status_given = status_given or not term.negated
         elif term.field == "priority":
-            cond = col(t.priority_id).in_(names.priority_ids(v))
+            cond, empty = col(t.priority_id).in_(names.priority_ids(v)), t.priority_id
         elif term.field == "owner":
             owner = None if v.lower() in ("none", "nobody") else names.agent_id(v, me)
-            cond = col(t.owner_id).is_(None) if owner is None else col(t.owner_id) == owner
+            if owner is None:
+                cond = col(t.owner_id).is_(None)
+            else:
+                cond, empty = col(t.owner_id) == owner, t.owner_id
         elif term.field == "category":
-            cond = (
-                col(t.category_id).is_(None)
-                if v.lower() == "none"
-                else col(t.category_id).in_(names.category_ids(v))
-            )
+            if v.lower() == "none":
+                cond = col(t.category_id).is_(None)
+            else:
+                cond, empty = col(t.category_id).in_(names.category_ids(v)), t.category_id
         elif term.field == "tag":
             tagged = select(M.TicketTag.ticket_id).where(
                 col(M.TicketTag.tag).in_(sorted({v, v.lower()}))
@@ -323,12 +329,16 @@ def compile_query(
             cond = col(t.id).in_(tagged)
         elif term.field == "is":
             cond = _is(s, v.lower(), now)
+            if v.lower() == "overdue":
+                empty = t.deadline_at
         elif term.field == "before":
             cond = col(t.created_at) < parse_moment(v, now, tz)
         else:  # after
             cond = col(t.created_at) >= parse_moment(v, now, tz)
         if term.negated:
-            negatives.append(sa.not_(cond))
+            negatives.append(
+                sa.not_(cond) if empty is None else sa.or_(sa.not_(cond), col(empty).is_(None))
+            )
         else:
             groups.setdefault(term.field, []).append(cond)
     # The same field twice widens (status:open status:postponed); different fields narrow.

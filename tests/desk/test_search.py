@@ -230,6 +230,57 @@ def test_field_filters(store: Store, desk: Desk, clock: FixedClock) -> None:
     assert _find(store, clock, "after:2 days ago") == []
 
 
+NEGATABLE = (
+    "owner:alice",
+    "owner:me",
+    "owner:bob",
+    "owner:none",
+    "category:support",
+    "category:none",
+    "priority:high",
+    "priority:urgent",
+    "tag:billing",
+    "status:closed",
+    "is:overdue",
+    "is:unread",
+    "is:unassigned",
+    "is:escalated",
+    "is:review",
+    "before:2026-11-26",
+    "after:2026-11-26",
+    "from:carla",
+    "to:carla@customer.example",
+    "subject:printer",
+    "printer",
+)
+
+
+@pytest.mark.parametrize("term", NEGATABLE)
+def test_a_term_and_its_negation_split_the_tickets(
+    store: Store, desk: Desk, clock: FixedClock, term: str
+) -> None:
+    """X and -X together are every ticket, once: a ticket with an empty owner, category,
+    priority or deadline is not X, so it is -X (NOT over NULL is unknown in SQL, not true)."""
+    n = _seed(desk, clock)
+
+    def empty_columns(s: Session) -> None:
+        vpn = s.get(M.Ticket, n[1])  # already unassigned
+        assert vpn is not None
+        vpn.category_id = None
+        vpn.priority_id = None
+        vpn.deadline_at = None
+        s.add(vpn)
+
+    store.write(empty_columns)
+    clock.advance(days=20)  # the rest are overdue
+    # A positive term of another field for every ticket (one of the same field would widen).
+    every = "after:2000-01-01" if term.startswith("status:") else "status:open status:closed"
+    assert sorted(_find(store, clock, every)) == n
+    has = _find(store, clock, f"{every} {term}")
+    has_not = _find(store, clock, f"{every} -{term}")
+    assert sorted(has + has_not) == n, (has, has_not)
+
+
 def test_unknown_names_raise_clear_errors(store: Store, desk: Desk, clock: FixedClock) -> None:
     _seed(desk, clock)
     for text, says in (
