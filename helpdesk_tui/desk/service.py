@@ -58,6 +58,25 @@ def normalize_address(address: str) -> str:
     return addr
 
 
+def parse_addresses(value: str) -> tuple[list[str], list[str]]:
+    """Addresses typed into a To or Cc field: (the bare addresses, the entries refused).
+
+    Entries are separated as mail clients separate them ("Name <addr>" kept whole, see
+    mail.compose.parse_address_list); each must pass both the outgoing mail's check and the
+    desk's, so a list that passes here is one every reply or forward will accept.
+    """
+    from helpdesk_tui.mail.compose import parse_address_list
+
+    good, bad = parse_address_list(value)
+    out: list[str] = []
+    for _name, addr in good:
+        try:
+            out.append(normalize_address(addr))
+        except InvalidAction:
+            bad.append(addr)
+    return list(dict.fromkeys(out)), bad
+
+
 def add_months(moment: datetime, months: int, tz: ZoneInfo) -> datetime:
     """Same wall-clock time `months` later in the desk's zone, the day clamped to the month."""
     local = moment.astimezone(tz)

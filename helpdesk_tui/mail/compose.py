@@ -33,6 +33,7 @@ __all__ = [
     "clean_header_text",
     "envelope_recipients",
     "forward_spec",
+    "parse_address_list",
     "reply_recipients",
     "to_bytes",
     "validate_address",
@@ -165,6 +166,54 @@ def _mailbox(entry: str) -> tuple[str, str]:
     if not addr or (text != addr and not text.endswith(f"<{addr}>")):
         raise ComposeError(f"not a valid e-mail address: {text!r}")
     return name, validate_address(addr)
+
+
+def _split_entries(value: str) -> list[str]:
+    """Entries of a typed address list: commas and semicolons outside quotes, <> and ()."""
+    entries: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
+    angle = comment = 0
+    for ch in value:
+        if escaped:
+            escaped = False
+        elif ch == "\\" and (quoted or comment):
+            escaped = True
+        elif ch == '"' and not comment:
+            quoted = not quoted
+        elif not quoted:
+            if ch == "(":
+                comment += 1
+            elif ch == ")" and comment:
+                comment -= 1
+            elif ch == "<" and not comment:
+                angle += 1
+            elif ch == ">" and angle and not comment:
+                angle -= 1
+            elif ch in ",;" and not (angle or comment):
+                entries.append("".join(current))
+                current = []
+                continue
+        current.append(ch)
+    entries.append("".join(current))
+    return [e.strip() for e in entries if e.strip()]
+
+
+def parse_address_list(value: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """What an agent typed into To or Cc: ([(name, addr)], [entries that are no address]).
+
+    As mail clients read it (email.utils.getaddresses): commas or semicolons separate the
+    entries, "Name <addr>" and quoted names (which may hold a comma) are one entry, and each
+    address is checked as the outgoing mail will check it. An address typed twice counts once.
+    """
+    good: list[tuple[str, str]] = []
+    bad: list[str] = []
+    for entry in _split_entries(value):
+        try:
+            good.append(_mailbox(entry))
+        except ComposeError:
+            bad.append(clean_header_text(entry))
+    return _dedupe(good, ()), bad
 
 
 def _stable(value: str, probe: Callable[[str], str]) -> str:

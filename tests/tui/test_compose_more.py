@@ -234,6 +234,64 @@ async def test_forward_picks_attachments_completes_addresses_and_goes_to_each(
     assert store.write(attachment_ids) == [[first], [first]]
 
 
+async def test_addresses_with_names_and_quoted_commas_are_kept_whole(
+    desk: Desk, config: Config, clock: FixedClock, seeded: list[int]
+) -> None:
+    app = make_app(desk, config, clock)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_compose(pilot, app, seeded[0], "r")
+        app.screen.query_one(
+            "#cc", Input
+        ).value = 'Ines Firma <ines@firma.example>; "Doe, John" <john@doe.example>'
+        await pilot.press(*"On it.", "ctrl+s")
+        await settle(pilot)
+        assert not isinstance(app.screen, ComposeScreen)
+        sent = desk.show(seeded[0]).messages[-1]
+        assert sent.kind == "reply" and sent.cc == ("ines@firma.example", "john@doe.example")
+
+
+async def test_a_forward_with_one_bad_address_goes_to_nobody(
+    desk: Desk, config: Config, clock: FixedClock, seeded: list[int]
+) -> None:
+    app = make_app(desk, config, clock)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_compose(pilot, app, seeded[2], "f")
+        to = app.screen.query_one("#to", Input)
+        to.value = "ines@firma.example, Supplier <parts>, supplier@parts.example"
+        app.screen.query_one(TextArea).focus()
+        await pilot.press(*"Please check.", "ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, ComposeScreen)
+        assert app.screen.focused is to
+        assert any("To: 'Supplier <parts>' is not an e-mail address" in n for n in notes(app))
+        assert [m for m in desk.show(seeded[2]).messages if m.kind == "forward"] == []
+        # Fixed, the whole list goes out, each address once.
+        to.value = "ines@firma.example, Supplier <supplier@parts.example>"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        forwards = [m for m in desk.show(seeded[2]).messages if m.kind == "forward"]
+        assert [m.to for m in forwards] == [("ines@firma.example",), ("supplier@parts.example",)]
+
+
+async def test_leaving_with_a_bad_address_warns_once_and_keeps_the_draft(
+    desk: Desk, config: Config, clock: FixedClock, seeded: list[int]
+) -> None:
+    app = make_app(desk, config, clock)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_compose(pilot, app, seeded[0], "r")
+        cc = app.screen.query_one("#cc", Input)
+        cc.value = "boss@customer"
+        app.screen.query_one(TextArea).focus()
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, ComposeScreen) and app.screen.focused is cc
+        assert any("Cc: 'boss@customer' is not an e-mail address" in n for n in notes(app))
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not isinstance(app.screen, ComposeScreen)
+        assert app.drafts[(seeded[0], "reply")].to == "boss@customer"
+
+
 async def test_a_failed_send_is_plain_on_the_ticket(
     desk: Desk, config: Config, clock: FixedClock, store: Store, seeded: list[int]
 ) -> None:

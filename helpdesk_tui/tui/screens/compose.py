@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
 import shlex
 import subprocess
 import tempfile
@@ -51,11 +50,8 @@ TITLES = {
     "note": "Internal note",
     "ask": "Ask a colleague (internal; the ticket moves to them)",
 }
-_SPLIT = re.compile(r"[,;\s]+")
-
-
-def split_addresses(value: str) -> list[str]:
-    return [a for a in _SPLIT.split(value) if a]
+ADDRESS_FIELDS = {"to": "To", "cc": "Cc"}
+"""The address fields a compose screen may have (by id), with the name a message gives them."""
 
 
 class CustomerSuggester(Suggester):
@@ -69,14 +65,16 @@ class CustomerSuggester(Suggester):
         desk = self.helpdesk.desk
         if desk is None:
             return None
-        start = max(value.rfind(","), value.rfind(";"), value.rfind(" ")) + 1
+        # The address being typed starts after a separator, a space or the "<" of a name.
+        start = max(value.rfind(ch) for ch in ",; <") + 1
         token = value[start:]
         if len(token) < 2:
             return None
         found = await asyncio.to_thread(desk.suggest_address, token)
         if found is None or not found.startswith(token.lower()):
             return None
-        return value + found[len(token) :]
+        close = ">" if value[start - 1 : start] == "<" else ""
+        return value + found[len(token) :] + close
 
 
 class ComposeData(Message):
@@ -143,6 +141,9 @@ class ComposeScreen(Screen[None]):
         self.templates: list[TemplateRecord] = []
         self.values: dict[str, str] | None = None
         self.attachments: list[AttachmentRecord] = []
+        self._warned_leaving: dict[str, str] | None = None
+        """The address fields as they were when escape warned about them: a second escape
+        with nothing changed leaves anyway (the draft keeps what was typed)."""
 
     @property
     def helpdesk(self) -> HelpdeskApp:
@@ -332,10 +333,43 @@ class ComposeScreen(Screen[None]):
         self._changed()
         area.focus()
 
-    # ------------------------------------------------------------------ editor
+    # ------------------------------------------------------------------ addresses, leaving
+
+    def _address_values(self) -> dict[str, str]:
+        return {i.id or "": i.value for i in self.query(Input) if i.id in ADDRESS_FIELDS}
+
+    def _addresses(self, *, leaving: bool = False) -> dict[str, list[str]] | None:
+        """Every address field's bare addresses; None after naming the first refused entry.
+
+        Checked as a whole before anything is queued: a forward to three addresses must not
+        go to the first and then fail on the second.
+        """
+        from helpdesk_tui.desk.service import parse_addresses
+
+        out: dict[str, list[str]] = {}
+        for field, value in self._address_values().items():
+            addresses, refused = parse_addresses(value)
+            if refused:
+                then = "; escape again to leave anyway (the draft keeps it)" if leaving else ""
+                self.helpdesk.say(
+                    f"{ADDRESS_FIELDS[field]}: {refused[0]!r} is not an e-mail address "
+                    "(write name@example.com or Name <name@example.com>, several separated "
+                    f"by commas){then}",
+                    severity="error",
+                )
+                self.query_one(f"#{field}", Input).focus()
+                return None
+            out[field] = addresses
+        return out
 
     def action_back(self) -> None:
+        values = self._address_values()
+        if values != self._warned_leaving and self._addresses(leaving=True) is None:
+            self._warned_leaving = values
+            return
         self.dismiss(None)
+
+    # ------------------------------------------------------------------ editor
 
     def action_editor(self) -> None:
         from textual.app import SuspendNotSupported
@@ -383,6 +417,9 @@ class ComposeScreen(Screen[None]):
         return render(body, self.values)
 
     def action_send(self) -> None:
+        addresses = self._addresses()
+        if addresses is None:
+            return
         body = self._final_body()
         if body is None:
             return
@@ -390,7 +427,7 @@ class ComposeScreen(Screen[None]):
         call: Any
         if kind in ("reply", "reply_all"):
             all_ = kind == "reply_all"
-            cc = split_addresses(self.query_one("#cc", Input).value)
+            cc = addresses.get("cc", [])
 
             def call(d: Desk, n: int, v: int | None) -> Any:
                 return d.reply(n, body, reply_all=all_, cc=cc, expected_version=v)
@@ -401,15 +438,16 @@ class ComposeScreen(Screen[None]):
                 return d.note(n, body, expected_version=v)
 
         elif kind == "forward":
-            addresses = split_addresses(self.query_one("#to", Input).value)
-            if not addresses:
+            to_list = addresses.get("to", [])
+            if not to_list:
                 self.helpdesk.say("a forward needs an address", severity="warning")
+                self.query_one("#to", Input).focus()
                 return
             attachment_ids = list(self.query_one("#attachments", SelectionList).selected)
 
             def call(d: Desk, n: int, v: int | None) -> Any:
                 result = None
-                for to in addresses:
+                for to in to_list:
                     # Each forward bumps the version: only the first checks what was shown.
                     result = d.forward(
                         n, to, body, attachment_ids=attachment_ids, expected_version=v
