@@ -151,3 +151,17 @@ def test_size_and_anchors_in_one_pass_equal_count_and_every_stride_th_key(
         whole = [r.ticket.number for r in views.page(view, None, 1000)]
         assert len(whole) == total
         assert [a[2] for a in anchors] == whole[1::2]
+
+
+def test_a_search_with_words_sees_a_tag_another_agent_adds(
+    store: Store, desk: Desk, clock: FixedClock, many: list[int]
+) -> None:
+    """A tag changes no message and not the ticket row; the walk's cache still has to go."""
+    views = TicketViews(store, "alice", clock=clock)
+    view = search_view("printer tag:vip")
+    assert views.count(view) == 0
+    bob = Desk(store, clock, "bob", os_user="t", options=desk.options)
+    bob.tag(many[3], "vip")  # "Ticket 3 printer"
+    assert [r.ticket.number for r in views.page(view, None, 10)] == [many[3]]
+    bob.tag(many[3], "vip", on=False)
+    assert views.count(view) == 0
