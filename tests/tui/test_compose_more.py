@@ -292,6 +292,20 @@ async def test_leaving_with_a_bad_address_warns_once_and_keeps_the_draft(
         assert app.drafts[(seeded[0], "reply")].to == "boss@customer"
 
 
+async def test_tabbing_back_to_the_addresses_adds_to_them(
+    desk: Desk, config: Config, clock: FixedClock, seeded: list[int]
+) -> None:
+    app = make_app(desk, config, clock)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_compose(pilot, app, seeded[2], "f")
+        await pilot.press(*"ines@firma.example", "tab", "shift+tab")
+        await settle(pilot)
+        to = app.screen.query_one("#to", Input)
+        assert to.has_focus
+        await pilot.press(*", parts@supplier.example")
+        assert to.value == "ines@firma.example, parts@supplier.example"
+
+
 async def test_a_failed_send_is_plain_on_the_ticket(
     desk: Desk, config: Config, clock: FixedClock, store: Store, seeded: list[int]
 ) -> None:

@@ -171,13 +171,24 @@ class ComposeScreen(Screen[None]):
             if self.kind == "forward":
                 yield Static(Content("To (several: separate with commas)"), classes="label")
                 yield Input(
-                    value=draft.to, placeholder="name@example.com", id="to", suggester=suggester
+                    value=draft.to,
+                    placeholder="name@example.com",
+                    id="to",
+                    suggester=suggester,
+                    # Tabbing back to add an address must not select (and so replace) the list.
+                    select_on_focus=False,
                 )
                 yield Static(Content("Attachments"), classes="label", id="attachments-label")
                 yield SelectionList[int](id="attachments")
             if self.kind in ("reply", "reply_all"):
                 yield Static(Content("Cc"), classes="label")
-                yield Input(value=draft.to, placeholder="optional", id="cc", suggester=suggester)
+                yield Input(
+                    value=draft.to,
+                    placeholder="optional",
+                    id="cc",
+                    suggester=suggester,
+                    select_on_focus=False,
+                )
             if self.kind == "ask":
                 me = self.helpdesk.desk.actor if self.helpdesk.desk else None
                 options = [

@@ -77,13 +77,15 @@ class RegisterScreen(Screen[None]):
             with Horizontal(classes="row"):
                 with Vertical():
                     yield Static(Content("Customer e-mail"), classes="label")
-                    yield Input(placeholder="name@example.com", id="email")
+                    # No select on focus, here and below: tabbing back to a field and typing
+                    # must add to what is there, not replace it.
+                    yield Input(placeholder="name@example.com", id="email", select_on_focus=False)
                 with Vertical():
                     yield Static(Content("Customer name"), classes="label")
-                    yield Input(placeholder="optional", id="name")
+                    yield Input(placeholder="optional", id="name", select_on_focus=False)
             yield OptionList(id="matches")
             yield Static(Content("Subject"), classes="label")
-            yield Input(id="subject")
+            yield Input(id="subject", select_on_focus=False)
             yield Static(Content("Text"), classes="label")
             yield TextArea(id="body", soft_wrap=True)
             with Horizontal(classes="row"):
