@@ -227,10 +227,15 @@ class Compiled:
     where: sa.ColumnElement[bool]
     match: tuple[Term, ...]
     exclude: tuple[Term, ...]
+    postgresql: bool = False  # which index the probes read: search_fts or search_row
 
     def without_words(self) -> sa.ColumnElement[bool]:
         """The WHERE of a query with no positive words (negated ones become probes)."""
-        return sa.and_(self.where, *[sa.not_(_probe(w)) for w in self.exclude])
+        if self.postgresql:
+            from helpdesk_tui.desk.search_pg import has_row as probe
+        else:
+            probe = _probe
+        return sa.and_(self.where, *[sa.not_(probe(w)) for w in self.exclude])
 
 
 def _probe(term: Term) -> sa.ColumnElement[bool]:
@@ -351,7 +356,7 @@ def compile_query(
     match = tuple(w for w in query.words if not w.negated)
     exclude = tuple(w for w in query.words if w.negated)
     where = sa.and_(sa.true(), *parts)
-    return Compiled(where, match, exclude)
+    return Compiled(where, match, exclude, s.get_bind().dialect.name == "postgresql")
 
 
 def _is(s: Session, value: str, now: datetime) -> sa.ColumnElement[bool]:

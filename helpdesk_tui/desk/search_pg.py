@@ -59,24 +59,23 @@ def _matches(term: Term) -> sa.ColumnElement[bool]:
     return _row.c.doc.bool_op("@@")(query)
 
 
+def has_row(term: Term) -> sa.ColumnElement[bool]:
+    """Whether the ticket in the outer query has a row matching `term` (negated words)."""
+    return sa.exists(
+        sa.select(sa.literal(1))
+        .select_from(_row)
+        .where(_row.c.ticket_id == col(M.Ticket.id), _matches(term))
+    )
+
+
 def matching_ids(
     s: Session, compiled: Compiled, *, limit: int, before: int | None = None
 ) -> list[int]:
     """Up to `limit` ticket numbers (below `before`, if given) that match, newest first."""
     t = M.Ticket
-    conds = [compiled.where]
+    conds = [compiled.without_words()]
     for term in compiled.match:
         conds.append(col(t.id).in_(sa.select(_row.c.ticket_id).where(_matches(term))))
-    for term in compiled.exclude:
-        conds.append(
-            sa.not_(
-                sa.exists(
-                    sa.select(sa.literal(1))
-                    .select_from(_row)
-                    .where(_row.c.ticket_id == col(t.id), _matches(term))
-                )
-            )
-        )
     if before is not None:
         conds.append(col(t.id) < before)
     rows = s.exec(select(t.id).where(*conds).order_by(col(t.id).desc()).limit(limit)).all()

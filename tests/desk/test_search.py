@@ -389,6 +389,18 @@ def test_views_page_a_search_by_key(store: Store, desk: Desk, clock: FixedClock)
     assert SEARCH_CAP >= 500
 
 
+def test_a_view_of_filters_and_excluded_words_runs_on_either_index(
+    store: Store, desk: Desk, clock: FixedClock
+) -> None:
+    """No positive word: the excluded ones are probes into search_fts, or search_row."""
+    n = _seed(desk, clock)
+    views = TicketViews(store, "alice", clock=clock, tz=OSLO)
+    view = search_view("status:open -printer -order")
+    assert [r.ticket.number for r in views.page(view, None, 10)] == []
+    assert views.count(search_view("status:open -printer")) == 1  # the laptop: "order one"
+    assert [t.number for t in views.search("status:open -toner -smokes")] == [n[4], n[2]]
+
+
 def test_saved_searches_are_per_agent(store: Store, desk: Desk, clock: FixedClock) -> None:
     _seed(desk, clock)
     assert saved_searches(store, "alice") == []
