@@ -82,7 +82,8 @@ def test_every_field_term(text: str, field: str, value: str, fts: str | None) ->
         ("is:sleepy", "unknown 'is:sleepy'"),
         ("", "nothing to search for"),
         ("!!! ...", "nothing to search for"),
-        ("-printer", "at least one term that is not negated"),
+        ("-printer", "excluded words need a word or field:value"),
+        ("-owner:me -printer", "excluded words need a word or field:value"),
         ("x" * 1001, "too long"),
         (" ".join(f"w{i}" for i in range(30)), "too many terms"),
     ],
@@ -279,6 +280,14 @@ def test_a_term_and_its_negation_split_the_tickets(
     has = _find(store, clock, f"{every} {term}")
     has_not = _find(store, clock, f"{every} -{term}")
     assert sorted(has + has_not) == n, (has, has_not)
+
+
+def test_excluded_fields_alone_are_a_filter(store: Store, desk: Desk, clock: FixedClock) -> None:
+    n = _seed(desk, clock)
+    assert _find(store, clock, "-owner:alice") == [n[3], n[2], n[1]]  # the queue too
+    assert _find(store, clock, "-owner:alice -status:closed") == [n[2], n[1]]
+    assert _find(store, clock, "-tag:billing -priority:normal") == [n[3], n[1], n[0]]
+    assert str(parse_query("-owner:alice -is:unread")) == "-owner:alice -is:unread"
 
 
 def test_unknown_names_raise_clear_errors(store: Store, desk: Desk, clock: FixedClock) -> None:
