@@ -121,6 +121,7 @@ class HelpdeskApp(App[int]):
         self.agents: list[AgentRecord] = []
         self.choices = Choices()
         self.drafts: dict[tuple[int, str], Draft] = {}
+        self.register_draft: dict[str, str] = {}  # the register screen's fields, by widget id
         self.tagged: set[int] = set()
         self.tag_versions: dict[int, int] = {}
         """Each tagged ticket's version when it was tagged: what a batch on it expects when

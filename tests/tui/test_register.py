@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import Input, Select, TextArea
 
 from helpdesk_tui.clock import FixedClock
 from helpdesk_tui.config import Config
 from helpdesk_tui.desk.service import Desk
 from helpdesk_tui.tui.app import HelpdeskApp
+from helpdesk_tui.tui.screens.detail import DetailScreen
 from helpdesk_tui.tui.screens.register import RegisterScreen
 from tests.tui.conftest import make_app, settle
 
@@ -36,3 +37,54 @@ async def test_tabbing_back_to_a_field_adds_to_it(
         await settle(pilot)
         await pilot.press(*" Nordmann")
         assert name.value == "Nina Nordmann"
+
+
+async def test_escape_keeps_the_form_as_a_draft_until_the_request_is_saved(
+    desk: Desk, config: Config, clock: FixedClock, seeded: list[int]
+) -> None:
+    app = make_app(desk, config, clock)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_register(pilot, app)
+        await pilot.press(*"nina@nord.example", "tab", *"Nina Nord")
+        screen.query_one("#subject", Input).focus()
+        await pilot.press(*"Scanner jams")
+        screen.query_one(TextArea).focus()
+        await pilot.press(*"Every second page.")
+        screen.query_one("#priority", Select).value = "High"
+        await settle(pilot)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not isinstance(app.screen, RegisterScreen)
+
+        again = await open_register(pilot, app)
+        assert again is not screen
+        assert again.query_one("#email", Input).value == "nina@nord.example"
+        assert again.query_one("#name", Input).value == "Nina Nord"
+        assert again.query_one("#subject", Input).value == "Scanner jams"
+        assert again.query_one(TextArea).text == "Every second page."
+        assert again.query_one("#priority", Select).value == "High"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, DetailScreen)
+        number = app.screen.number
+        registered = desk.show(number)
+        assert registered.summary.title == "Scanner jams"
+        assert registered.summary.priority == "High"
+        assert registered.messages[0].body == "Every second page."
+
+        await pilot.press("escape")
+        await settle(pilot)
+        fresh = await open_register(pilot, app)
+        assert fresh.query_one("#email", Input).value == ""
+        assert fresh.query_one("#subject", Input).value == ""
+        assert fresh.query_one(TextArea).text == ""
+
+
+async def test_the_footer_says_escape_keeps_the_draft(
+    desk: Desk, config: Config, clock: FixedClock, seeded: list[int]
+) -> None:
+    app = make_app(desk, config, clock)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_register(pilot, app)
+        shown = {b.binding.description for b in screen.active_bindings.values()}
+        assert "Back (keeps draft)" in shown

@@ -3,6 +3,9 @@
 The customer is found as the agent types: an address prefix or part of a name looks the desk's
 customers up in a thread worker, and the matches appear under the fields (down moves into
 them, enter takes one). Typing on past the matches registers a new customer.
+
+Escape keeps what was typed in App.register_draft (in memory, for this session of the app);
+N brings it back, and it is dropped once the desk has registered the request.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, OptionList, Select, Static, TextArea
 from textual.widgets.option_list import Option
+from textual.worker import Worker, WorkerState
 
 from helpdesk_tui.tui.messages import Registered
 from helpdesk_tui.tui.text import line
@@ -53,7 +57,7 @@ class RegisterScreen(Screen[None]):
     help_title = "register request"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save", id="register.save"),
-        Binding("escape", "back", "Back", id="register.back"),
+        Binding("escape", "back", "Back (keeps draft)", id="register.back"),
         Binding("down", "to_matches", "Known customers", show=False, id="register.matches"),
     ]
 
@@ -61,14 +65,20 @@ class RegisterScreen(Screen[None]):
         super().__init__()
         self.matches: list[CustomerRecord] = []
         self._generation = 0
+        self._saving: Worker[Any] | None = None
 
     @property
     def helpdesk(self) -> HelpdeskApp:
         return self.app  # type: ignore[return-value]
 
+    @property
+    def draft(self) -> dict[str, str]:
+        return self.helpdesk.register_draft
+
     def compose(self) -> ComposeResult:
         app = self.helpdesk
         me = app.desk.actor if app.desk else None
+        draft = self.draft
         yield Static(
             Content.assemble(("helpdesk", "bold"), "  ", ("Register a request", "$text-accent")),
             id="topbar",
@@ -79,30 +89,43 @@ class RegisterScreen(Screen[None]):
                     yield Static(Content("Customer e-mail"), classes="label")
                     # No select on focus, here and below: tabbing back to a field and typing
                     # must add to what is there, not replace it.
-                    yield Input(placeholder="name@example.com", id="email", select_on_focus=False)
+                    yield Input(
+                        draft.get("email", ""),
+                        placeholder="name@example.com",
+                        id="email",
+                        select_on_focus=False,
+                    )
                 with Vertical():
                     yield Static(Content("Customer name"), classes="label")
-                    yield Input(placeholder="optional", id="name", select_on_focus=False)
+                    yield Input(
+                        draft.get("name", ""),
+                        placeholder="optional",
+                        id="name",
+                        select_on_focus=False,
+                    )
             yield OptionList(id="matches")
             yield Static(Content("Subject"), classes="label")
-            yield Input(id="subject", select_on_focus=False)
+            yield Input(draft.get("subject", ""), id="subject", select_on_focus=False)
             yield Static(Content("Text"), classes="label")
-            yield TextArea(id="body", soft_wrap=True)
+            yield TextArea(draft.get("body", ""), id="body", soft_wrap=True)
             with Horizontal(classes="row"):
                 with Vertical():
                     yield Static(Content("Category"), classes="label")
                     cats = app.choices.categories
+                    category = draft.get("category", "")
                     yield Select[str](
                         [(line(c), c) for c in cats],
                         allow_blank=not cats,
-                        value=cats[0] if cats else Select.NULL,
+                        value=category if category in cats else cats[0] if cats else Select.NULL,
                         id="category",
                     )
                 with Vertical():
                     yield Static(Content("Priority"), classes="label")
+                    priority = draft.get("priority", "")
                     yield Select[str](
                         [(line(p), p) for p in app.choices.priorities],
                         prompt="category default",
+                        value=priority if priority in app.choices.priorities else Select.NULL,
                         id="priority",
                     )
                 with Vertical():
@@ -110,10 +133,13 @@ class RegisterScreen(Screen[None]):
                     owners = [(Content.styled("(queue)", "italic"), NOBODY)] + [
                         (line(a.login), a.login) for a in app.agents
                     ]
+                    logins = {a.login for a in app.agents}
+                    owner = draft.get("owner", "")
+                    default = me if me in logins else NOBODY
                     yield Select[str](
                         owners,
                         allow_blank=False,
-                        value=me if me in {a.login for a in app.agents} else NOBODY,
+                        value=owner if owner in logins or owner == NOBODY else default,
                         id="owner",
                     )
         yield Footer()
@@ -122,9 +148,28 @@ class RegisterScreen(Screen[None]):
         blink = getattr(self.app, "cursor_blink", True)
         for widget in self.query(Input):
             widget.cursor_blink = blink
-        self.query_one(TextArea).cursor_blink = blink
+        area = self.query_one(TextArea)
+        area.cursor_blink = blink
+        area.move_cursor(area.document.end)  # a restored draft continues where it stopped
         self.query_one("#email", Input).focus()
         self.query_one("#matches").display = False
+
+    # ------------------------------------------------------------------ draft
+
+    @on(Input.Changed)
+    @on(TextArea.Changed)
+    @on(Select.Changed)
+    def _keep(self, event: Input.Changed | TextArea.Changed | Select.Changed) -> None:
+        widget = event.control
+        if widget is None or widget.id is None:
+            return
+        if isinstance(event, TextArea.Changed):
+            value = event.text_area.text
+        elif isinstance(event, Select.Changed):
+            value = event.value if isinstance(event.value, str) else ""
+        else:
+            value = event.value
+        self.draft[widget.id] = value
 
     # ------------------------------------------------------------------ customer search
 
@@ -176,11 +221,20 @@ class RegisterScreen(Screen[None]):
         with self.prevent(Input.Changed):
             self.query_one("#email", Input).value = chosen.addresses[0] if chosen.addresses else ""
             self.query_one("#name", Input).value = chosen.name
+        self.draft.update(email=self.query_one("#email", Input).value, name=chosen.name)
         self.matches = []
         self.query_one("#matches").display = False
         self.query_one("#subject", Input).focus()
 
     def action_back(self) -> None:
+        if self._saving is not None and self._saving.state in (
+            WorkerState.PENDING,
+            WorkerState.RUNNING,
+        ):
+            # Leaving now would keep the draft of a request the desk is registering: a second
+            # N would offer it again. The save takes a moment; then this screen moves on.
+            self.helpdesk.say("saving the request…")
+            return
         self.dismiss(None)
 
     def _select(self, name: str) -> str | None:
@@ -208,11 +262,12 @@ class RegisterScreen(Screen[None]):
         if self.helpdesk.desk is None:
             self.helpdesk.say("the desk is still opening", severity="warning")
             return
-        self.helpdesk.register(self, fields)
+        self._saving = self.helpdesk.register(self, fields)
 
     def on_registered(self, message: Registered) -> None:
         from helpdesk_tui.tui.screens.detail import DetailScreen
 
         message.stop()
+        self.draft.clear()
         self.helpdesk.say(f"registered #{message.number}")
         self.app.switch_screen(DetailScreen(message.number))
