@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlmodel import Session, select
 from textual.pilot import Pilot
 from textual.widgets import Input, Select, TextArea
 
 from helpdesk_tui.clock import FixedClock
 from helpdesk_tui.config import Config
 from helpdesk_tui.desk.service import Desk
+from helpdesk_tui.store import models as M
+from helpdesk_tui.store.engine import Store
 from helpdesk_tui.tui.app import HelpdeskApp
 from helpdesk_tui.tui.screens.detail import DetailScreen
 from helpdesk_tui.tui.screens.register import RegisterScreen
@@ -88,3 +91,35 @@ async def test_the_footer_says_escape_keeps_the_draft(
         screen = await open_register(pilot, app)
         shown = {b.binding.description for b in screen.active_bindings.values()}
         assert "Back (keeps draft)" in shown
+
+
+async def test_picking_a_customer_keeps_the_address_that_was_typed(
+    desk: Desk, config: Config, clock: FixedClock, store: Store, seeded: list[int]
+) -> None:
+    def second_address(s: Session) -> None:
+        carla = s.exec(
+            select(M.CustomerAddress).where(M.CustomerAddress.address == "carla@customer.example")
+        ).one()
+        s.add(M.CustomerAddress(customer_id=carla.customer_id, address="carla.c@home.example"))
+
+    store.write(second_address)
+    app = make_app(desk, config, clock)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_register(pilot, app)
+        await pilot.press(*"carla.c")
+        await settle(pilot)
+        assert [c.name for c in screen.matches] == ["Carla Customer"]
+        await pilot.press("down", "enter")
+        await settle(pilot)
+        assert screen.query_one("#email", Input).value == "carla.c@home.example"
+        assert screen.query_one("#name", Input).value == "Carla Customer"
+        # Found by name, nothing typed in the address: the customer's first address.
+        email = screen.query_one("#email", Input)
+        email.value = ""
+        screen.query_one("#name", Input).focus()
+        screen.query_one("#name", Input).value = ""
+        await pilot.press(*"Carla")
+        await settle(pilot)
+        await pilot.press("down", "enter")
+        await settle(pilot)
+        assert email.value == "carla@customer.example"

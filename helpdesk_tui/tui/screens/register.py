@@ -38,11 +38,24 @@ class CustomersFound(Message):
         self.customers = customers
 
 
-def customer_prompt(c: CustomerRecord) -> Content:
+def matching_address(c: CustomerRecord, typed: str) -> str:
+    """The customer's address that the typed text found (whole, prefix, part), else the first."""
+    if not c.addresses:
+        return ""
+    needle = typed.strip().lower()
+    # The whole address first, then one it starts, then one it is part of; min() keeps the
+    # customer's order among equals.
+    best = min(c.addresses, key=lambda a: (a != needle, not a.startswith(needle), needle not in a))
+    return best if needle and needle in best else c.addresses[0]
+
+
+def customer_prompt(c: CustomerRecord, typed: str = "") -> Content:
+    first = matching_address(c, typed)
+    shown = [first, *(a for a in c.addresses if a != first)] if first else []
     return Content.assemble(
         line(c.name or "(no name)", "bold"),
         "  ",
-        line(", ".join(c.addresses[:3]), "$text-accent"),
+        line(", ".join(shown[:3]), "$text-accent"),
         # The gap stays outside line(), which trims the ends of what it cleans.
         *(("  ", line(c.company, "$text-muted")) if c.company else ()),
     )
@@ -198,7 +211,7 @@ class RegisterScreen(Screen[None]):
         # The exact customer already typed in full needs no suggestion.
         self.matches = [c for c in customers if email not in c.addresses or len(customers) > 1]
         box = self.query_one("#matches", OptionList)
-        box.set_options([Option(customer_prompt(c), id=str(c.id)) for c in self.matches])
+        box.set_options([Option(customer_prompt(c, email), id=str(c.id)) for c in self.matches])
         box.display = bool(self.matches)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -218,10 +231,13 @@ class RegisterScreen(Screen[None]):
         chosen = next((c for c in self.matches if str(c.id) == event.option.id), None)
         if chosen is None:
             return
+        email = self.query_one("#email", Input)
+        # The address the agent was typing, not just the customer's first one.
+        address = matching_address(chosen, email.value)
         with self.prevent(Input.Changed):
-            self.query_one("#email", Input).value = chosen.addresses[0] if chosen.addresses else ""
+            email.value = address
             self.query_one("#name", Input).value = chosen.name
-        self.draft.update(email=self.query_one("#email", Input).value, name=chosen.name)
+        self.draft.update(email=address, name=chosen.name)
         self.matches = []
         self.query_one("#matches").display = False
         self.query_one("#subject", Input).focus()
