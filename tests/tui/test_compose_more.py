@@ -3,6 +3,7 @@ saving attachments, failed sends, the escalation timeline, and the register cust
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -304,6 +305,37 @@ async def test_tabbing_back_to_the_addresses_adds_to_them(
         assert to.has_focus
         await pilot.press(*", parts@supplier.example")
         assert to.value == "ines@firma.example, parts@supplier.example"
+
+
+@pytest.mark.parametrize(("status", "kept"), [(0, False), (3, True)])
+async def test_the_editor_replaces_the_text_only_when_it_succeeds(
+    desk: Desk,
+    config: Config,
+    clock: FixedClock,
+    seeded: list[int],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    status: int,
+    kept: bool,
+) -> None:
+    editor = tmp_path / "editor.sh"
+    editor.write_text(f'#!/bin/sh\nprintf "from the editor\\n" > "$1"\nexit {status}\n')
+    editor.chmod(0o755)
+    monkeypatch.setenv("VISUAL", str(editor))
+    app = make_app(desk, config, clock)
+    # The headless test driver cannot hand the terminal over; the editor runs all the same.
+    monkeypatch.setattr(app, "suspend", contextlib.nullcontext)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_compose(pilot, app, seeded[0], "r")
+        await pilot.press(*"typed by hand", "ctrl+e")
+        await settle(pilot)
+        area = app.screen.query_one(TextArea)
+        if kept:
+            assert area.text == "typed by hand"
+            assert any(f"failed (exit code {status}); the text is unchanged" in n for n in notes(app))
+        else:
+            assert area.text == "from the editor\n"
+        assert app.drafts[(seeded[0], "reply")].body == area.text
 
 
 async def test_a_failed_send_is_plain_on_the_ticket(

@@ -394,12 +394,19 @@ class ComposeScreen(Screen[None]):
                 f.write(area.text)
             try:
                 with self.app.suspend():
-                    subprocess.run([*shlex.split(editor), str(path)], check=False)
+                    done = subprocess.run([*shlex.split(editor), str(path)], check=False)
             except SuspendNotSupported:
                 self.helpdesk.say("this terminal cannot hand over to an editor", severity="error")
                 return
             except OSError as exc:
                 self.helpdesk.say(f"cannot run {editor}: {exc}", severity="error")
+                return
+            if done.returncode != 0:
+                # vim's :cq, a crash, a killed editor: what it left is not what the agent meant.
+                self.helpdesk.say(
+                    f"{editor} failed (exit code {done.returncode}); the text is unchanged",
+                    severity="error",
+                )
                 return
             area.text = path.read_text(encoding="utf-8", errors="replace")
             self.draft.body = area.text
