@@ -20,7 +20,7 @@ import re
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from helpdesk_tui.desk.errors import InvalidAction
-from helpdesk_tui.desk.when import WEEKDAYS, WhenError, parse_when
+from helpdesk_tui.desk.when import WhenError, parse_when
 from helpdesk_tui.store import models as M
 from helpdesk_tui.store.engine import Store
 
@@ -48,6 +48,7 @@ _HIDDEN_BASES = ("deleted", "merged")
 _TOKEN = re.compile(r'(-?)(?:([A-Za-z]+):)?(?:"([^"]*)"?|(\S*))')
 _WORD = re.compile(r"\w+")
 _DURATION = re.compile(r"^(\d+)\s*([a-z]+)$")
+_TIME_OF_DAY = re.compile(r"^\d{1,2}:\d{2}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 _fts = sa.table("search_fts", sa.column("rowid", sa.Integer), sa.column("search_fts"))
@@ -148,10 +149,15 @@ def parse_query(text: str) -> SearchQuery:
                 + ' (put text with a colon in "quotes")'
             )
         if field in ("before", "after") and not quoted:
-            # after:2 days ago -> one value; a bare duration means that long ago.
+            # after:2 days ago, after:last friday, after:monday 9:00 -> one value.
             while i < len(raw) and not raw[i][0] and not raw[i][1] and not raw[i][3]:
                 following = raw[i][2].lower()
-                if following == "ago" or (value.isdigit() and following.isalpha()):
+                if (
+                    following == "ago"
+                    or (value.isdigit() and following.isalpha())
+                    or (value.lower() in ("last", "next") and following.isalpha())
+                    or _TIME_OF_DAY.match(following)
+                ):
                     value = f"{value} {following}"
                     i += 1
                 else:
@@ -199,25 +205,21 @@ def _example(field: str) -> str:
 
 
 def parse_moment(text: str, now: datetime, tz: ZoneInfo) -> datetime:
-    """A search date: days start at midnight in the desk's zone; "3d" means 3 days ago."""
+    """A search date, looking back, in the desk's zone: a day starts at its midnight there.
+
+    "3d", "2 weeks ago" and "1mo" (or "1m", a month) name a day, so `after:2d` holds the
+    whole of the day before yesterday; "3h" and "90min" are that long ago by the clock;
+    "monday", "last friday" and "monday 9:00" are the most recent ones.
+    """
     phrase = " ".join(text.strip().lower().split())
-    local = now.astimezone(tz)
-    midnight = datetime.combine(local.date(), time(0, 0), tzinfo=tz)
-    if phrase == "today":
-        return midnight.astimezone(UTC)
-    if phrase == "yesterday":
-        return (midnight - timedelta(days=1)).astimezone(UTC)
-    day = next((d for d in WEEKDAYS if len(phrase) >= 3 and d.startswith(phrase)), None)
-    if day is not None:
-        back = (local.weekday() - WEEKDAYS.index(day)) % 7
-        return (midnight - timedelta(days=back)).astimezone(UTC)
     if _DURATION.match(phrase):
         phrase += " ago"
     try:
-        return parse_when(phrase, now, tz, default_time=time(0, 0))
+        return parse_when(phrase, now, tz, default_time=time(0, 0), past=True)
     except WhenError as exc:
         raise SearchError(
-            f"cannot read the date {text!r}: try 2026-11-30, yesterday, monday, '2 days ago' or 3d"
+            f"cannot read the date {text!r}: try 2026-11-30, yesterday, monday, 'last friday', "
+            "'2 days ago', 3d, 1mo or 3h"
         ) from exc
 
 

@@ -100,8 +100,9 @@ def test_dates_read_in_the_desk_zone() -> None:
     assert parse_moment("today", now, OSLO) == midnight
     assert parse_moment("yesterday", now, OSLO) == midnight - timedelta(days=1)
     assert parse_moment("monday", now, OSLO) == midnight - timedelta(days=2)
-    assert parse_moment("2 days ago", now, OSLO) == now - timedelta(days=2)
-    assert parse_moment("3d", now, OSLO) == now - timedelta(days=3)
+    assert parse_moment("2 days ago", now, OSLO) == midnight - timedelta(days=2)
+    assert parse_moment("3d", now, OSLO) == midnight - timedelta(days=3)
+    assert parse_moment("3h", now, OSLO) == now - timedelta(hours=3)
     assert parse_moment("2026-11-01", now, OSLO) == datetime(2026, 10, 31, 23, 0, tzinfo=UTC)
     with pytest.raises(SearchError, match="cannot read the date"):
         parse_moment("the day after", now, OSLO)
