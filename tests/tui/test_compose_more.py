@@ -332,7 +332,8 @@ async def test_the_editor_replaces_the_text_only_when_it_succeeds(
         area = app.screen.query_one(TextArea)
         if kept:
             assert area.text == "typed by hand"
-            assert any(f"failed (exit code {status}); the text is unchanged" in n for n in notes(app))
+            said = f"failed (exit code {status}); the text is unchanged"
+            assert any(said in n for n in notes(app))
         else:
             assert area.text == "from the editor\n"
         assert app.drafts[(seeded[0], "reply")].body == area.text
