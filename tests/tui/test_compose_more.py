@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from helpdesk_tui.mail.clean import safe_filename
 from helpdesk_tui.paths import attachments_dir_for
 from helpdesk_tui.store import models as M
 from helpdesk_tui.store.engine import Store
-from helpdesk_tui.tui.app import HelpdeskApp
+from helpdesk_tui.tui.app import Draft, HelpdeskApp
 from helpdesk_tui.tui.screens.compose import ComposeScreen
 from helpdesk_tui.tui.screens.detail import DetailScreen, SaveDialog
 from helpdesk_tui.tui.screens.register import RegisterScreen
@@ -337,6 +338,46 @@ async def test_the_editor_replaces_the_text_only_when_it_succeeds(
         else:
             assert area.text == "from the editor\n"
         assert app.drafts[(seeded[0], "reply")].body == area.text
+
+
+async def test_a_restored_forward_sent_before_its_list_loads_keeps_its_attachments(
+    desk: Desk,
+    config: Config,
+    clock: FixedClock,
+    store: Store,
+    seeded: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    invoice = _attach(store, seeded[2], "invoice.pdf", b"%PDF one")
+    gate = threading.Event()
+    templates = desk.reply_templates
+
+    def slow_templates() -> list[Any]:
+        gate.wait(10)  # the compose screen's data stays away until the send is done
+        return templates()
+
+    monkeypatch.setattr(desk, "reply_templates", slow_templates)
+    app = make_app(desk, config, clock)
+    app.drafts[(seeded[2], "forward")] = Draft(
+        body="Please check.", to="parts@supplier.example", attachments=[invoice]
+    )
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        app.open_ticket(seeded[2])
+        await settle(pilot)
+        await pilot.press("f")
+        await wait_until(pilot, lambda: isinstance(app.screen, ComposeScreen), within=5)
+        assert app.screen.query_one(SelectionList).option_count == 0
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: not isinstance(app.screen, ComposeScreen), within=5)
+        gate.set()
+        await settle(pilot)
+
+    def attachment_ids(s: Session) -> list[list[int]]:
+        rows = s.exec(select(M.Outbox).where(M.Outbox.kind == "forward")).all()
+        return [list(r.attachment_ids) for r in rows]
+
+    assert store.write(attachment_ids) == [[invoice]]
 
 
 async def test_a_failed_send_is_plain_on_the_ticket(

@@ -461,7 +461,9 @@ class ComposeScreen(Screen[None]):
                 self.helpdesk.say("a forward needs an address", severity="warning")
                 self.query_one("#to", Input).focus()
                 return
-            attachment_ids = list(self.query_one("#attachments", SelectionList).selected)
+            # From the draft, not the list on screen: a restored forward sent before the
+            # ticket's attachments are listed still carries the ones it saved.
+            attachment_ids = list(self.draft.attachments)
 
             def call(d: Desk, n: int, v: int | None) -> Any:
                 result = None
