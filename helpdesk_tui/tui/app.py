@@ -104,6 +104,7 @@ class HelpdeskApp(App[int]):
         cursor_blink: bool = True,
         live_interval: float = 0.5,
         duty_every: float = 10.0,
+        duties: bool = True,
         idle_gc: bool = False,
     ) -> None:
         super().__init__()
@@ -130,7 +131,9 @@ class HelpdeskApp(App[int]):
         self.last_acted: list[int] = []
         self.cursor_blink = cursor_blink
         self.desk_error = ""
-        self.live = Live(self, interval=live_interval, duty_every=duty_every)
+        # duties=False: this app never runs the worker's duties (tests that are not about them,
+        # so that no escalation fires under their fixed clock while they look at a screen).
+        self.live = Live(self, interval=live_interval, duty_every=duty_every, duties=duties)
         # Process-wide (gc.freeze, thresholds): only the real app turns it on, never a test
         # that runs many apps in one process.
         self.idle_gc: IdleCollector | None = IdleCollector() if idle_gc else None

@@ -9,10 +9,10 @@ counts, keeping the cursor on its ticket).
 Nothing here blocks the event loop: every query runs in a thread worker, and its result comes
 back as one coalescing message.
 
-When the config names mailboxes or an SMTP server, the App also runs the worker's duties
-(Worker.run_once) in an App-level thread worker, but only while it holds the worker lease
-(desk/lease.py): a running `helpdesk worker` daemon takes the lease and the app then only shows
-the daemon's state.
+The App also runs the worker's duties (Worker.run_once: mail in and out where configured,
+waking postponed tickets and escalations always) in an App-level thread worker, but only while
+it holds the worker lease (desk/lease.py): a running `helpdesk worker` daemon takes the lease
+and the app then only shows the daemon's state.
 """
 
 from __future__ import annotations
@@ -101,9 +101,15 @@ class Live:
     """The app's live machinery; the App creates one and starts it when the desk opens."""
 
     def __init__(
-        self, app: HelpdeskApp, *, interval: float = 0.5, duty_every: float = 10.0
+        self,
+        app: HelpdeskApp,
+        *,
+        interval: float = 0.5,
+        duty_every: float = 10.0,
+        duties: bool = True,
     ) -> None:
         self.app = app
+        self.duties = duties
         self.interval = interval
         self.duty_every = duty_every
         self.status = LiveStatus()
@@ -131,8 +137,9 @@ class Live:
 
     @property
     def duties_configured(self) -> bool:
-        cfg = self.app.config
-        return cfg is not None and bool(cfg.mailboxes or cfg.smtp is not None)
+        # Waking postponed tickets and firing escalations need no mail settings: without
+        # mailboxes or SMTP the pass still runs them (and the sync and outbox parts idle).
+        return self.duties and self.app.config is not None
 
     def start(self) -> None:
         if self._timer is not None:
@@ -272,10 +279,14 @@ class Live:
             )
             for m in mailboxes.status(desk.store)
         )
+        from helpdesk_tui.desk.alerts import unread_count
+
         alerts: list[AlertRecord] | None = None
+        unread = 0
         if desk.actor:
             try:
-                alerts = desk.alerts(unread_only=True, limit=100)
+                alerts = desk.alerts(unread_only=True, limit=100)  # the newest, to notify
+                unread = unread_count(desk)  # all of them, for the status bar
             except Exception:  # noqa: BLE001 - an actor who is not an agent has no alerts
                 alerts = None
         current = lease.read(desk.store)
@@ -295,7 +306,7 @@ class Live:
             last_error=self._last_error,
             mailboxes=health,
             outbox=outbox.queue_counts(desk.store),
-            unread_alerts=len(alerts) if alerts is not None else 0,
+            unread_alerts=unread,
         )
         return status, alerts
 

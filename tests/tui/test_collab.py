@@ -46,7 +46,7 @@ ELSEWHERE = "bobs-laptop:4242"  # bob's app session
 
 def slow_live_app(desk: Desk, config: Config, clock: FixedClock) -> HelpdeskApp:
     return HelpdeskApp(
-        desk=desk, config=config, clock=clock, cursor_blink=False, live_interval=3600
+        desk=desk, config=config, clock=clock, cursor_blink=False, live_interval=3600, duties=False
     )
 
 
@@ -268,7 +268,7 @@ async def test_the_live_refresh_brings_a_new_presence(
     desk: Desk, config: Config, clock: FixedClock, store: Store, seeded: list[int]
 ) -> None:
     number = seeded[1]
-    app = HelpdeskApp(desk=desk, config=config, clock=clock, cursor_blink=False)
+    app = HelpdeskApp(desk=desk, config=config, clock=clock, cursor_blink=False, duties=False)
     async with app.run_test(size=(120, 36)) as pilot:
         detail = await open_detail(pilot, app, number)
         line = detail.query_one(PresenceLine)
@@ -291,7 +291,7 @@ def _alert_shown(app: HelpdeskApp, text: str) -> bool:
 async def test_an_assignment_by_another_process_notifies_on_the_detail_screen(
     desk: Desk, config: Config, clock: FixedClock, store: Store, seeded: list[int]
 ) -> None:
-    app = HelpdeskApp(desk=desk, config=config, clock=clock, cursor_blink=False)
+    app = HelpdeskApp(desk=desk, config=config, clock=clock, cursor_blink=False, duties=False)
     # The guarantee is the check interval: a commit is seen by the next check, 0.5 s later.
     assert app.live.interval <= 0.5
     rings: list[int] = []
@@ -334,7 +334,7 @@ async def test_an_escalation_by_the_worker_notifies_as_a_warning(
 ) -> None:
     from helpdesk_tui.desk import escalation
 
-    app = HelpdeskApp(desk=desk, config=config, clock=clock, cursor_blink=False)
+    app = HelpdeskApp(desk=desk, config=config, clock=clock, cursor_blink=False, duties=False)
     async with app.run_test(size=(120, 36), notifications=True) as pilot:
         await open_detail(pilot, app, seeded[4])
         await wait_until(pilot, lambda: app.live._alerts_seen is not None, within=10)
@@ -383,7 +383,7 @@ async def test_asks_and_assignments_notify_on_every_screen(
     desk: Desk, config: Config, clock: FixedClock, store: Store, seeded: list[int], where: str
 ) -> None:
     steps, kind = SCREENS[where]
-    app = HelpdeskApp(desk=desk, config=config, clock=clock, cursor_blink=False)
+    app = HelpdeskApp(desk=desk, config=config, clock=clock, cursor_blink=False, duties=False)
     async with app.run_test(size=(120, 36), notifications=True) as pilot:
         await settle(pilot)
         await wait_until(pilot, lambda: app.live._alerts_seen is not None, within=10)

@@ -34,6 +34,8 @@ SIZES = [pytest.param((120, 36), id="120x36"), pytest.param((80, 24), id="80x24"
 
 def live_app(desk: Desk, config: Config, clock: FixedClock, **kw: Any) -> HelpdeskApp:
     # A quick check interval keeps the tests short; the default (0.5 s) is what agents get.
+    # Duties only where a test is about them (they pass duty_every).
+    kw.setdefault("duties", "duty_every" in kw)
     return HelpdeskApp(
         desk=desk, config=config, clock=clock, cursor_blink=False, live_interval=0.1, **kw
     )
@@ -212,7 +214,7 @@ async def test_status_bar_shows_the_daemon_queue_failures_and_mailbox_health(
     store.write(facts)  # the seed's reply is the one outbox row
     desk.reply(seeded[0], "Another answer, still queued.")
     app = live_app(desk, _smtp_config(config), clock)
-    async with app.run_test(size=(120, 36)) as pilot:
+    async with app.run_test(size=(140, 36)) as pilot:
         await settle(pilot)
         await wait_until(pilot, lambda: "worker" in status_text(app), within=5)
         text = status_text(app)
@@ -222,6 +224,13 @@ async def test_status_bar_shows_the_daemon_queue_failures_and_mailbox_health(
         assert "1 alert" in text
         assert app.live.status.duties == "daemon"
         assert not any(w.group == "duties" for w in app.workers)
+        # Narrower: the details give way, the queue, the failures and the alerts stay.
+        for width, kept in ((120, "connection refused"), (80, "support fail")):
+            await pilot.resize_terminal(width, 36)
+            await settle(pilot)
+            text = status_text(app)
+            assert kept in text and "1 failed" in text and "1 alert" in text, (width, text)
+            assert len(text) <= width - 2
 
 
 async def test_the_app_runs_the_duties_when_the_lease_is_free_and_yields_to_a_daemon(
@@ -339,3 +348,51 @@ async def test_a_ticket_opened_from_alerts_over_another_ticket_gets_its_own_scre
         app.open_ticket(seeded[1])  # the kept screen serves again
         await settle(pilot)
         assert app.screen is first and first.number == seeded[1]
+
+
+async def test_without_mail_settings_the_app_still_wakes_postponed_tickets(
+    desk: Desk, config: Config, clock: FixedClock, seeded: list[int]
+) -> None:
+    """Waking postponed tickets and escalations need no mailbox or SMTP server."""
+    assert not config.mailboxes and config.smtp is None
+    postponed = seeded[4]  # postponed for a week by the seed
+    assert desk.show(postponed).summary.base_status == "postponed"
+    clock.advance(days=8)
+    app = live_app(desk, config, clock, duty_every=0.2)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await wait_until(
+            pilot, lambda: desk.show(postponed).summary.base_status == "active", within=5
+        )
+        assert app.live.status.duties == "app"
+
+
+async def test_the_alert_count_and_mark_all_read_cover_every_alert(
+    desk: Desk, config: Config, clock: FixedClock, store: Store, seeded: list[int]
+) -> None:
+    """The status bar counts all unread alerts (not a page of 100), and X marks them all."""
+    from helpdesk_tui.desk.alerts import unread_count
+
+    with store.read() as s:
+        agent = int(s.exec(select(M.Agent.id).where(M.Agent.login == "alice")).one() or 0)
+
+    def many(s: Session) -> None:
+        for i in range(250):
+            s.add(M.Alert(agent_id=agent, kind="mail", text=f"alert {i}", created_at=clock.now()))
+
+    store.write(many)
+    before = unread_count(desk)
+    assert before >= 250
+    app = live_app(desk, config, clock)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await wait_until(pilot, lambda: f"! {before} alerts" in status_text(app), within=5)
+        await pilot.press("exclamation_mark")
+        await settle(pilot)
+        assert isinstance(app.screen, AlertsScreen)
+        await pilot.press("X")
+        await settle(pilot)
+        assert unread_count(desk) == 0
+        await pilot.press("escape")
+        await settle(pilot)
+        await wait_until(pilot, lambda: "no alerts" in status_text(app), within=5)

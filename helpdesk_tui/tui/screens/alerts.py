@@ -120,13 +120,21 @@ class AlertsScreen(Screen[None]):
             return None
         return self.alerts[index]
 
-    def _mark(self, ids: list[int]) -> None:
+    def _mark(self, ids: list[int] | None) -> None:
+        """Mark `ids` read, or with None every unread alert up to the newest one listed
+        (beyond the page shown, not those that arrived since)."""
         desk = self.helpdesk.desk
-        if desk is None or not ids:
+        if desk is None or ids == []:
             return
+        newest = max((a.id for a in self.alerts), default=None)
 
         def write() -> None:
-            desk.mark_alerts_read(ids)
+            from helpdesk_tui.desk.alerts import mark_all_read
+
+            if ids is None:
+                mark_all_read(desk, newest)
+            else:
+                desk.mark_alerts_read(ids)
             self.post_message(AlertsLoaded(desk.alerts(unread_only=False, limit=200)))
 
         self.app.run_worker(write, thread=True, group="alerts-mark", exit_on_error=False)
@@ -137,7 +145,8 @@ class AlertsScreen(Screen[None]):
             self._mark([a.id])
 
     def action_mark_all_read(self) -> None:
-        self._mark([a.id for a in self.alerts if a.read_at is None])
+        if self.alerts:
+            self._mark(None)
 
     def action_open(self) -> None:
         a = self.current
