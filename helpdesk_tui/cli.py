@@ -342,24 +342,31 @@ def cmd_ticket_list(args: argparse.Namespace) -> int:
 
 
 def _search_rows(desk: Desk, args: argparse.Namespace) -> list[TicketSummary]:
-    """`ticket list --search`: the app's search language; the other filters become its terms."""
+    """`ticket list --search`: the app's search language, narrowed by the other filters.
+
+    Each filter is a required term (+status:open), not a plain one: the same field twice in a
+    query widens it, so `--mine --search owner:bob` would list alice's and bob's tickets. The
+    query is parsed before the filters join it, so an unclosed quote cannot swallow them.
+    """
+    from helpdesk_tui.desk.search import SearchQuery, Term, parse_query
     from helpdesk_tui.desk.views import TicketViews
 
     if args.all:
         raise CliError("--all does not combine with --search; use status:deleted or status:merged")
-    terms = [args.search]
+    flags: list[Term] = []
     if args.status:
-        terms.append('status:"' + args.status.replace('"', "") + '"')
+        flags.append(Term("status", args.status.replace('"', ""), required=True))
     if args.mine:
-        terms.append("owner:me")
+        flags.append(Term("owner", "me", required=True))
     elif args.owner:
-        terms.append("owner:" + args.owner)
+        flags.append(Term("owner", args.owner.replace('"', ""), required=True))
     elif args.unassigned:
-        terms.append("owner:none")
+        flags.append(Term("owner", "none", required=True))
     if args.review:
-        terms.append("is:review")
+        flags.append(Term("is", "review", required=True))
+    query = str(SearchQuery(args.search, (*parse_query(args.search).terms, *flags)))
     views = TicketViews(desk.store, desk.actor, clock=desk.clock, tz=desk.tz)
-    return views.search(" ".join(terms), limit=args.limit)
+    return views.search(query, limit=args.limit)
 
 
 def cmd_ticket_show(args: argparse.Namespace) -> int:
@@ -1009,7 +1016,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--search",
         metavar="QUERY",
         help='words, "phrases" and from: to: subject: status: priority: owner: category: '
-        "tag: is: before: after: terms; newest first",
+        "tag: is: before: after: terms, newest first; the other options narrow it",
     )
 
     p = add(ticket, "show", cmd_ticket_show, "show a ticket with its conversation", js=True)
@@ -1230,10 +1237,28 @@ def _app_only(argv: Sequence[str]) -> argparse.Namespace | None:
     return args
 
 
+def _search_value(argv: Sequence[str]) -> list[str]:
+    """`--search -owner:me` as `--search=-owner:me`.
+
+    argparse reads a word that starts with - after an option as another option, and the
+    search language's exclusions all start with one; only the = form gets them through.
+    """
+    out: list[str] = []
+    rest = list(argv)
+    while rest:
+        arg = rest.pop(0)
+        if arg == "--":
+            return [*out, arg, *rest]
+        if arg == "--search" and rest:
+            arg = f"--search={rest.pop(0)}"
+        out.append(arg)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _app_only(sys.argv[1:] if argv is None else argv)
     if args is None:
-        args = build_parser().parse_args(argv)
+        args = build_parser().parse_args(_search_value(sys.argv[1:] if argv is None else argv))
     if args.func is cmd_app:
         # The app paints first and opens the store in a worker: importing the store here
         # would cost the first frame about 0.3 s.

@@ -168,6 +168,39 @@ def test_postpone_merge_unmerge_and_list(cli: Cli) -> None:
     assert "2 ticket(s)" in human
 
 
+def test_list_filters_narrow_a_search(cli: Cli) -> None:
+    """--mine, --owner and --status hold whatever the query says about the same field."""
+
+    def new(subject: str, owner: str) -> int:
+        t = cli.json(
+            "ticket", "new", "--customer", "c@y.example", "--subject", subject, "--owner", owner
+        )
+        return int(t["number"])
+
+    mine, bobs, later = new("VPN down", "alice"), new("VPN slow", "bob"), new("VPN later", "alice")
+    queue = int(
+        cli.json("ticket", "new", "--customer", "q@y.example", "--subject", "VPN")["number"]
+    )
+    cli.ok("ticket", "postpone", str(later), "--for", "1d")
+
+    def found(*args: str) -> list[int]:
+        return [r["number"] for r in cli.json("ticket", "list", *args)]
+
+    assert found("--mine", "--search", "vpn owner:bob") == []
+    assert found("--mine", "--search", "vpn owner:bob owner:me") == [later, mine]
+    assert found("--owner", "bob", "--search", "vpn owner:none") == []
+    assert found("--status", "open", "--search", "vpn status:postponed") == []
+    assert found("--status", "open", "--search", "vpn status:open status:postponed") == [
+        queue,
+        bobs,
+        mine,
+    ]
+    assert found("--unassigned", "--search", '"vpn') == [queue]  # an unclosed quote
+    # A query that starts with - is a value of --search, not an option of its own.
+    assert found("--search", "-owner:alice") == [queue, bobs]
+    assert found("--status", "open", "--search", "-owner:bob") == [queue, mine]
+
+
 def test_hostile_subject_is_inert_in_human_output(cli: Cli) -> None:
     n = str(
         cli.json(

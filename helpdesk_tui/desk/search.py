@@ -44,8 +44,8 @@ ESTIMATE_WINDOW = 2000
 _ROWS_PER_TICKET = 1 << 32
 _HIDDEN_BASES = ("deleted", "merged")
 
-# -? field: then a "quoted value" (closing quote optional) or a bare word.
-_TOKEN = re.compile(r'(-?)(?:([A-Za-z]+):)?(?:"([^"]*)"?|(\S*))')
+# - or +, field: then a "quoted value" (closing quote optional) or a bare word.
+_TOKEN = re.compile(r'([-+]?)(?:([A-Za-z]+):)?(?:"([^"]*)"?|(\S*))')
 _WORD = re.compile(r"\w+")
 _DURATION = re.compile(r"^(\d+)\s*([a-z]+)$")
 _TIME_OF_DAY = re.compile(r"^\d{1,2}:\d{2}$")
@@ -60,13 +60,18 @@ class SearchError(InvalidAction):
 
 @dataclass(frozen=True)
 class Term:
-    """One piece of a query: `field` is "" for free words and phrases."""
+    """One piece of a query: `field` is "" for free words and phrases.
+
+    A `required` term (+status:open) must hold by itself: it is not one of the alternatives
+    that the same field given twice offers (every word is required anyway).
+    """
 
     field: str
     value: str
     negated: bool = False
     phrase: bool = False
     prefix: bool = False
+    required: bool = False
 
     @property
     def is_text(self) -> bool:
@@ -85,7 +90,8 @@ class Term:
         if self.prefix:
             value += "*"
         head = f"{self.field}:" if self.field else ""
-        return f"{'-' if self.negated else ''}{head}{value}"
+        sign = "-" if self.negated else "+" if self.required else ""
+        return f"{sign}{head}{value}"
 
 
 @dataclass(frozen=True)
@@ -133,14 +139,14 @@ def parse_query(text: str) -> SearchQuery:
         raise SearchError(f"the search is too long (at most {MAX_LENGTH} characters)")
     clean = _CONTROL.sub(" ", text).strip()
     raw = [
-        (m[1] == "-", (m[2] or "").lower(), m[3] if m[3] is not None else m[4], m[3] is not None)
+        (m[1], (m[2] or "").lower(), m[3] if m[3] is not None else m[4], m[3] is not None)
         for m in _TOKEN.finditer(clean)
         if m[0]
     ]
     terms: list[Term] = []
     i = 0
     while i < len(raw):
-        negated, field, value, quoted = raw[i]
+        sign, field, value, quoted = raw[i]
         i += 1
         if field and field not in FIELDS:
             raise SearchError(
@@ -174,7 +180,7 @@ def parse_query(text: str) -> SearchQuery:
             raise SearchError(
                 f"unknown 'is:{value}'; use " + ", ".join(f"is:{v}" for v in IS_VALUES)
             )
-        terms.append(Term(field, value.strip(), negated, quoted, prefix))
+        terms.append(Term(field, value.strip(), sign == "-", quoted, prefix, sign == "+"))
     if not terms:
         raise SearchError('nothing to search for: type words, "a phrase" or field:value')
     if len(terms) > MAX_TERMS:
@@ -308,7 +314,7 @@ def compile_query(
     names = _Names(s)
     t = M.Ticket
     groups: dict[str, list[sa.ColumnElement[bool]]] = {}
-    negatives: list[sa.ColumnElement[bool]] = []
+    musts: list[sa.ColumnElement[bool]] = []
     status_given = False
     for term in query.filters:
         v = term.value
@@ -347,14 +353,17 @@ def compile_query(
         else:  # after
             cond = col(t.created_at) >= parse_moment(v, now, tz)
         if term.negated:
-            negatives.append(
+            musts.append(
                 sa.not_(cond) if empty is None else sa.or_(sa.not_(cond), col(empty).is_(None))
             )
+        elif term.required:
+            musts.append(cond)
         else:
             groups.setdefault(term.field, []).append(cond)
-    # The same field twice widens (status:open status:postponed); different fields narrow.
+    # The same field twice widens (status:open status:postponed); different fields narrow, and
+    # so do excluded and required terms (+status:open, what `ticket list --status` adds).
     parts = [sa.or_(*conds) if len(conds) > 1 else conds[0] for conds in groups.values()]
-    parts += negatives
+    parts += musts
     if not status_given:
         hidden = s.exec(select(M.Status.id).where(col(M.Status.base).in_(_HIDDEN_BASES))).all()
         if hidden:

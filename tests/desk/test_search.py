@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 from helpdesk_tui.clock import FixedClock
 from helpdesk_tui.desk.search import (
     SearchError,
+    SearchQuery,
     Term,
     delete_search,
     parse_moment,
@@ -289,6 +290,42 @@ def test_excluded_fields_alone_are_a_filter(store: Store, desk: Desk, clock: Fix
     assert _find(store, clock, "-owner:alice -status:closed") == [n[2], n[1]]
     assert _find(store, clock, "-tag:billing -priority:normal") == [n[3], n[1], n[0]]
     assert str(parse_query("-owner:alice -is:unread")) == "-owner:alice -is:unread"
+
+
+def test_a_required_term_holds_by_itself(store: Store, desk: Desk, clock: FixedClock) -> None:
+    """+field:value is not one more alternative of its field: it narrows, whatever else."""
+    n = _seed(desk, clock)
+    desk.tag(n[0], "billing")
+    desk.tag(n[0], "vip")
+    desk.tag(n[4], "vip")
+    assert _find(store, clock, "tag:vip tag:billing") == [n[4], n[2], n[0]]
+    assert _find(store, clock, "tag:vip +tag:billing") == [n[0]]
+    assert _find(store, clock, "+tag:vip +tag:billing") == [n[0]]
+    assert _find(store, clock, "owner:bob owner:none +owner:me") == []
+    assert _find(store, clock, "order status:closed +status:open") == []
+    assert _find(store, clock, "order status:open status:closed +status:closed") == [n[3]]
+    assert _find(store, clock, "+printer") == _find(store, clock, "printer")
+    assert str(parse_query('+status:"Waiting on me" +owner:me')) == (
+        '+status:"Waiting on me" +owner:me'
+    )
+
+
+@pytest.mark.parametrize(
+    "text", [*HOSTILE, 'vpn "on fire', "vpn* -toner +owner:me after:2 days ago", 'a"b"c']
+)
+def test_a_parsed_query_reads_back_as_itself(text: str) -> None:
+    """The CLI joins its filters to a parsed query by writing it out again."""
+    try:
+        query = parse_query(text)
+    except SearchError:
+        return
+    again = parse_query(str(query))
+
+    def meaning(q: SearchQuery) -> list[tuple[str, str, bool, bool, bool]]:
+        return [(t.field, t.value, t.negated, t.prefix, t.required) for t in q.terms]
+
+    assert meaning(again) == meaning(query)
+    assert str(again) == str(query)
 
 
 def test_unknown_names_raise_clear_errors(store: Store, desk: Desk, clock: FixedClock) -> None:
