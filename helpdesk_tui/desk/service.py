@@ -77,6 +77,42 @@ def parse_addresses(value: str) -> tuple[list[str], list[str]]:
     return list(dict.fromkeys(out)), bad
 
 
+def _case_classes(needle: str, escape: Callable[[str], str]) -> str:
+    """`needle` as a pattern in which each letter matches its upper and lower case: [Øø]."""
+    out: list[str] = []
+    for ch in needle:
+        cases = dict.fromkeys(
+            v for v in (ch, ch.lower(), ch.upper(), ch.title(), ch.casefold()) if len(v) == 1
+        )
+        out.append(f"[{''.join(cases)}]" if len(cases) > 1 else escape(ch))
+    return "".join(out)
+
+
+def _glob_escape(ch: str) -> str:
+    return f"[{ch}]" if ch in "*?[" else ch
+
+
+def _regex_escape(ch: str) -> str:
+    # In a PostgreSQL regular expression a backslash before a non-alphanumeric is that
+    # character; before a letter or digit it would start an escape such as \d.
+    return ch if ch.isalnum() else "\\" + ch
+
+
+def _name_contains(dialect: str, needle: str) -> sa.ColumnElement[bool]:
+    """Customer.name contains `needle`, in any letter case, non-ASCII letters too.
+
+    SQLite's LIKE and lower() fold ASCII only, and so do PostgreSQL's ILIKE and ~* under the
+    C locale: "øy" missed "Øystein". A pattern with both cases of each letter needs no folding
+    at all: GLOB on SQLite, a regular expression on PostgreSQL. Either scans the names as the
+    LIKE '%...%' before it did, in about the same time (tens of milliseconds for 100,000
+    customers, in the register screen's thread worker).
+    """
+    name = col(M.Customer.name)
+    if dialect == "sqlite":
+        return name.op("GLOB")(f"*{_case_classes(needle, _glob_escape)}*")
+    return name.op("~")(_case_classes(needle, _regex_escape))
+
+
 def add_months(moment: datetime, months: int, tz: ZoneInfo) -> datetime:
     """Same wall-clock time `months` later in the desk's zone, the day clamped to the month."""
     local = moment.astimezone(tz)
@@ -1822,7 +1858,7 @@ class Desk:
             return []
         with self.store.read() as s:
             # Addresses are stored lower-cased: a range on the unique index finds a prefix
-            # without a scan; names are few enough per desk for a LIKE.
+            # without a scan; names are few enough per desk for a scan.
             by_addr = s.exec(
                 select(M.CustomerAddress.customer_id)
                 .where(
@@ -1832,10 +1868,9 @@ class Desk:
                 .order_by(col(M.CustomerAddress.address))
                 .limit(limit)
             ).all()
-            escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             by_name = s.exec(
                 select(M.Customer.id)
-                .where(col(M.Customer.name).ilike(f"%{escaped}%", escape="\\"))
+                .where(_name_contains(s.get_bind().dialect.name, needle))
                 .order_by(col(M.Customer.name))
                 .limit(limit)
             ).all()

@@ -498,3 +498,42 @@ def test_tags_and_list_filters(desk: Desk) -> None:
         desk.list_tickets(status="nonsense")
     with pytest.raises(InvalidAction, match="not a valid tag"):
         desk.tag(a.number, "two words")
+
+
+# --------------------------------------------------------------------------- customer lookup
+
+
+@pytest.mark.parametrize(
+    ("typed", "found"),
+    [
+        ("øy", ["Øystein Ås"]),
+        ("ØYSTEIN", ["Øystein Ås"]),
+        ("ås", ["Åse Berg", "Øystein Ås"]),
+        ("ärz", ["Ärztehaus Süd"]),
+        ("SÜD", ["Ärztehaus Süd"]),
+        ("bråten", ["Bob Bråten"]),
+        ("50%", ["Rabatt 50% GmbH"]),  # LIKE and GLOB wildcards are plain characters
+        ("_", ["snake_case Ltd"]),
+        ("[x", ["Odd [x] Name"]),
+        ("*", ["Star * Corp"]),
+        ("?", []),
+        ("ø.", []),  # nor is a regular expression's
+    ],
+)
+def test_customers_are_found_by_any_case_of_their_name(
+    desk: Desk, typed: str, found: list[str]
+) -> None:
+    names = [
+        "Øystein Ås",
+        "Åse Berg",
+        "Ärztehaus Süd",
+        "Bob Bråten",
+        "Rabatt 50% GmbH",
+        "snake_case Ltd",
+        "Odd [x] Name",
+        "Star * Corp",
+        "Oystein Plain",
+    ]
+    for i, name in enumerate(names):
+        _new(desk, customer_email=f"c{i}@customer.example", customer_name=name)
+    assert [c.name for c in desk.find_customers(typed)] == found
