@@ -396,3 +396,27 @@ async def test_the_alert_count_and_mark_all_read_cover_every_alert(
         await pilot.press("escape")
         await settle(pilot)
         await wait_until(pilot, lambda: "no alerts" in status_text(app), within=5)
+
+
+async def test_the_dashboard_follows_other_agents_changes(
+    desk: Desk, config: Config, clock: FixedClock, store: Store, seeded: list[int]
+) -> None:
+    from textual.widgets import Static
+
+    from helpdesk_tui.tui.screens.dashboard import DashboardScreen
+
+    app = live_app(desk, config, clock)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("D")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, DashboardScreen)
+        screen.LIVE_EVERY = 0.0  # no pause between reloads for this test
+
+        def active() -> str:
+            return str(screen.query_one("#now", Static).render()).splitlines()[0]
+
+        assert active().split() == ["Active", "5"]
+        make_desk(store, clock, "bob").close(seeded[5])
+        await wait_until(pilot, lambda: active().split() == ["Active", "4"], within=5)
