@@ -116,6 +116,56 @@ async def test_an_unknown_variable_is_named_in_the_preview_and_blocks_the_send(
         assert "Dear Carla Customer," in preview_text(app)
 
 
+async def _greeting(pilot: Pilot[Any]) -> None:
+    await pilot.press("ctrl+t")
+    await settle(pilot)
+    await pilot.press("down", "enter")  # broken, greeting
+    await settle(pilot)
+
+
+async def test_emptying_the_text_leaves_template_mode(
+    desk: Desk, config: Config, clock: FixedClock, seeded: list[int], templates: None
+) -> None:
+    app = make_app(desk, config, clock)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_compose(pilot, app, seeded[0], "r")
+        await _greeting(pilot)
+        assert app.drafts[(seeded[0], "reply")].template
+        app.screen.query_one(TextArea).clear()
+        await settle(pilot)
+        assert app.drafts[(seeded[0], "reply")].template == ""
+        assert not app.screen.query_one("#preview").display
+        assert "ctrl+t: start from a template" in str(
+            app.screen.query_one("#text-label", Static).render()
+        )
+        await pilot.press(*"Type {on} in the search box.", "ctrl+s")
+        await settle(pilot)
+        assert not isinstance(app.screen, ComposeScreen)
+        assert desk.show(seeded[0]).messages[-1].body == "Type {on} in the search box."
+
+
+async def test_no_template_in_the_picker_sends_the_text_as_typed(
+    desk: Desk, config: Config, clock: FixedClock, seeded: list[int], templates: None
+) -> None:
+    app = make_app(desk, config, clock)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_compose(pilot, app, seeded[0], "r")
+        await _greeting(pilot)
+        await pilot.press(*"Type {on}")
+        await settle(pilot)
+        assert "unknown template variable 'on'" in preview_text(app)
+        await pilot.press("ctrl+t")
+        await settle(pilot)
+        await pilot.press("enter")  # the first choice: no template
+        await settle(pilot)
+        assert app.drafts[(seeded[0], "reply")].template == ""
+        text = app.screen.query_one(TextArea).text
+        assert text.startswith("Hello {customer_name},") and text.endswith("Type {on}")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert desk.show(seeded[0]).messages[-1].body == text
+
+
 async def test_drafts_survive_restarting_the_app(
     desk: Desk, config: Config, clock: FixedClock, seeded: list[int]
 ) -> None:

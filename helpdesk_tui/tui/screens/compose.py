@@ -7,9 +7,12 @@ ctrl+e suspends the app and opens $VISUAL/$EDITOR on the draft.
 
 Reply templates (ctrl+t) are ReplyTemplate rows; once one is applied, the text is a template
 and a preview under it shows the text as it will be sent, with the variables filled in, or
-names the unknown variable and where it is. Addresses complete from the desk's customers as
-they are typed (a Suggester whose lookups run in a thread, off the event loop). A forward can
-carry attachments of the ticket and go to several addresses (one forward each).
+names the unknown variable and where it is. Emptying the text, or "No template" in the ctrl+t
+picker, makes it plain text again (a literal "{" is then sent as typed).
+
+Addresses complete from the desk's customers as they are typed (a Suggester whose lookups run
+in a thread, off the event loop). A forward can carry attachments of the ticket and go to
+several addresses (one forward each, all checked before the first is queued).
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ TITLES = {
     "note": "Internal note",
     "ask": "Ask a colleague (internal; the ticket moves to them)",
 }
+NO_TEMPLATE = "-"
+"""The picker's choice that leaves template mode (template ids are numbers)."""
 ADDRESS_FIELDS = {"to": "To", "cc": "Cc"}
 """The address fields a compose screen may have (by id), with the name a message gives them."""
 
@@ -278,6 +283,10 @@ class ComposeScreen(Screen[None]):
     @on(TextArea.Changed)
     def _body_changed(self, event: TextArea.Changed) -> None:
         self.draft.body = event.text_area.text
+        if self.draft.template and not self.draft.body.strip():
+            # Nothing of the template is left: what is typed next is plain text.
+            self.draft.template = ""
+            self.query_one("#text-label", Static).update(self._text_label())
         self._update_preview()
         self._changed()
 
@@ -309,10 +318,20 @@ class ComposeScreen(Screen[None]):
     # ------------------------------------------------------------------ templates
 
     def action_template(self) -> None:
-        if not self.templates:
+        options: list[tuple[str, Content]] = []
+        if self.draft.template:
+            options.append(
+                (
+                    NO_TEMPLATE,
+                    Content.assemble(
+                        ("No template", "bold"), ("  send the text as typed", "$text-muted")
+                    ),
+                )
+            )
+        elif not self.templates:
             self.helpdesk.say("the desk has no reply templates yet", severity="warning")
             return
-        options = [
+        options += [
             (
                 str(t.id),
                 Content.assemble(line(t.label, "bold"), "  ", line(t.body[:50], "$text-muted")),
@@ -321,7 +340,8 @@ class ComposeScreen(Screen[None]):
         ]
 
         def chosen(value: str | None) -> None:
-            if value is None:
+            if value == NO_TEMPLATE:
+                self.leave_template()
                 return
             template = next((t for t in self.templates if str(t.id) == value), None)
             if template is not None:
@@ -343,6 +363,14 @@ class ComposeScreen(Screen[None]):
         self._update_preview()
         self._changed()
         area.focus()
+
+    def leave_template(self) -> None:
+        """The text stays as it is and is sent as typed, variables and braces included."""
+        self.draft.template = ""
+        self.query_one("#text-label", Static).update(self._text_label())
+        self._update_preview()
+        self._changed()
+        self.query_one(TextArea).focus()
 
     # ------------------------------------------------------------------ addresses, leaving
 
