@@ -591,15 +591,23 @@ def cmd_agent_active(args: argparse.Namespace) -> int:
 
 
 def cmd_config_init(args: argparse.Namespace) -> int:
+    import os
+
     from helpdesk_tui import paths
     from helpdesk_tui.config import EXAMPLE_CONFIG
 
-    target = Path(args.config) if args.config else paths.user_config_file()
+    # --config is SUPPRESSed when absent (so the top level's value survives): no attribute.
+    given = getattr(args, "config", None)
+    target = Path(given) if given else paths.user_config_file()
     if target.exists() and not args.force:
         raise CliError(f"{target} exists already; use --force to overwrite it")
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(EXAMPLE_CONFIG, encoding="utf-8")
     print(f"wrote {target}")
+    system = paths.system_config_file()
+    if not given and not os.environ.get("HELPDESK_CONFIG") and system.exists():
+        # On a shared server the user's own file now wins over the one that names the store.
+        print(f"note: it comes before {system} now; copy its [store] url to share that store")
     return EXIT_OK
 
 
@@ -607,7 +615,8 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     from helpdesk_tui import paths
     from helpdesk_tui.config import ConfigError, check_config, load_config
 
-    target = Path(args.config) if args.config else paths.config_file()
+    given = getattr(args, "config", None)
+    target = Path(given) if given else paths.config_file()
     if not target.exists():
         raise CliError(f"no config file at {target}; `helpdesk config init` writes an example")
     try:

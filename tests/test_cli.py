@@ -21,6 +21,8 @@ class Cli:
             HELPDESK_DB=str(tmp_path / "desk.sqlite3"),
             HELPDESK_CONFIG=str(tmp_path / "config.toml"),
             HELPDESK_DATA_DIR=str(tmp_path / "data"),
+            # Never the machine's /etc/helpdesk-tui/config.toml; a test may write this one.
+            HELPDESK_SYSTEM_CONFIG=str(tmp_path / "etc" / "config.toml"),
         )
         (tmp_path / "config.toml").write_text(
             '[desk]\nname = "Test Desk"\ntimezone = "Europe/Oslo"\ndomain = "desk.example"\n'
@@ -227,6 +229,27 @@ def test_config_init_and_check(cli: Cli, tmp_path: Path) -> None:
     bad.write_text('[desk]\nname = "x"\n\n[smtp]\nhost = "x"\npassword = "secret"\n')
     res = cli.run("config", "check", "--config", str(bad))
     assert res.returncode == 1 and "password" in res.stderr and "bad.toml" in res.stderr
+
+
+def test_config_init_writes_the_default_file_once(cli: Cli, tmp_path: Path) -> None:
+    """Without --config: HELPDESK_CONFIG if set, else the user's config folder."""
+    res = cli.run("config", "init")  # HELPDESK_CONFIG names the fixture's file
+    assert res.returncode == 1 and "exists already" in res.stderr
+    xdg = tmp_path / "xdg"
+    del cli.env["HELPDESK_CONFIG"]
+    cli.env["XDG_CONFIG_HOME"] = str(xdg)
+    target = xdg / "helpdesk-tui" / "config.toml"
+    assert f"wrote {target}" in cli.ok("config", "init")
+    assert "note:" not in cli.ok("config", "init", "--force")
+    assert f"{target}: ok" in cli.ok("config", "check")
+    res = cli.run("config", "init")
+    assert res.returncode == 1 and "--force" in res.stderr
+    target.unlink()
+    system = Path(cli.env["HELPDESK_SYSTEM_CONFIG"])
+    system.parent.mkdir()
+    system.write_text('[store]\nurl = "/srv/helpdesk/helpdesk.sqlite3"\n')
+    out = cli.ok("config", "init")
+    assert f"comes before {system}" in out and "[store] url" in out
 
 
 def test_ticket_timeline_and_what_ifs(cli: Cli) -> None:
