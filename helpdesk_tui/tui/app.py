@@ -535,12 +535,23 @@ class HelpdeskApp(App[int]):
 
     @work(thread=True, group="detail-preload", exclusive=True, exit_on_error=False)
     def _preload_detail(self, number: int) -> None:
+        from helpdesk_tui.desk.errors import NotFound
+
         desk, _views = self._need()
         try:
             detail: TicketDetail | None = desk.show(number)
+        except NotFound as exc:  # `/ 99999`: say so where the agent is, open nothing
+            self.call_from_thread(self._not_opened, number, str(exc))
+            return
         except Exception:  # noqa: BLE001 - the screen opens, reads again and says what failed
             detail = None
         self.call_from_thread(self._push_detail, number, detail)
+
+    def _not_opened(self, number: int, why: str) -> None:
+        if self._opening == number:  # else the timer pushed the screen, which says it too
+            self._opening = None
+            self.say(why, severity="error")
+
 
     def _push_detail(self, number: int, detail: TicketDetail | None) -> None:
         if self._opening != number:

@@ -37,6 +37,7 @@ class MainScreen(TicketScreen):
         Binding("space", "tag", "Tag", show=False, id="list.tag"),
         Binding("T", "tag_pattern", "Tag by search", show=False, id="list.tag_pattern"),
         Binding("semicolon", "batch", "Next action on tagged", show=False, id="list.batch"),
+        Binding("escape", "untag_all", "Untag all", show=False, id="list.untag_all"),
         Binding("slash", "search", "Search", id="list.search"),
         Binding("S", "save_search", "Save search", show=False, id="list.save_search"),
         Binding("D", "app.dashboard", "Dashboard", show=False, id="app.dashboard"),
@@ -145,10 +146,12 @@ class MainScreen(TicketScreen):
         specs = {v.id: v.label for v in self.query_one(Sidebar).specs}
         if self.view in specs:
             parts += ["  ·  ", Content.styled(specs[self.view], "$text-accent")]
-        if app.tagged:
+        if app.tagged and not app.batch:
             parts += ["  ·  ", Content.styled(f"{len(app.tagged)} tagged", "$text-warning")]
         if app.batch:
-            parts += ["  ", Content.styled("; next action applies to all tagged", "reverse")]
+            # All of them, in every view: tags outlive a change of view.
+            everywhere = f"; next action applies to all {len(app.tagged)} tagged (esc: untag)"
+            parts += ["  ", Content.styled(everywhere, "reverse")]
         self.query_one("#topbar", Static).update(Content.assemble(*parts))
 
     # ------------------------------------------------------------------ views
@@ -227,7 +230,7 @@ class MainScreen(TicketScreen):
                 self.run_search(text)
 
         self.app.push_screen(
-            PromptDialog("Search", 'words "a phrase" from: status: owner:me is:unread after:3d'),
+            PromptDialog("Search", 'words "a phrase" from: owner:me is:unread after:3d, or #123'),
             chosen,
         )
 
@@ -236,6 +239,11 @@ class MainScreen(TicketScreen):
         from helpdesk_tui.desk.search import SearchError, parse_query
         from helpdesk_tui.desk.views import search_view
 
+        number = text.strip().removeprefix("#")
+        if number.isdigit():
+            # `/ 1234` or `/ #1234` is the ticket itself, not a search for the word.
+            self.helpdesk.open_ticket(int(number))
+            return
         try:
             parse_query(text)
         except SearchError as exc:
@@ -347,11 +355,26 @@ class MainScreen(TicketScreen):
     def action_batch(self) -> None:
         if not self.helpdesk.tagged:
             self.helpdesk.say(
-                "no tagged tickets: space tags one, T tags by subject", severity="warning"
+                "no tagged tickets: space tags one, T tags by search", severity="warning"
             )
             return
         self.helpdesk.batch = not self.helpdesk.batch
         self.update_topbar()
+
+    def action_untag_all(self) -> None:
+        """escape: drop every tag (tags outlive a change of view) and a pending `;`."""
+        app = self.helpdesk
+        if not app.tagged and not app.batch:
+            return
+        count = len(app.tagged)
+        app.tagged.clear()
+        app.tag_versions.clear()
+        app.batch = False
+        self.tickets.tagged = app.tagged
+        self.tickets.refresh()
+        self.update_topbar()
+        if count:
+            app.say(f"untagged {count} ticket{'s' if count != 1 else ''}")
 
     # ------------------------------------------------------------------ actions
 
