@@ -432,6 +432,9 @@ class Live:
         self._alerts_seen = max(self._alerts_seen, newest)
         if not fresh:
             return
+        # A colleague's question or a ticket handed over outranks a burst of escalations that
+        # came in the same check: those are the ones told one by one.
+        fresh.sort(key=lambda a: (a.kind not in ("asked", "assigned"), a.id))
         for a in fresh[:NOTIFY_AT_MOST]:
             self.app.notify(
                 plain_line(a.text),

@@ -420,3 +420,37 @@ async def test_the_dashboard_follows_other_agents_changes(
         assert active().split() == ["Active", "5"]
         make_desk(store, clock, "bob").close(seeded[5])
         await wait_until(pilot, lambda: active().split() == ["Active", "4"], within=5)
+
+
+async def test_a_colleagues_question_is_told_even_in_a_burst_of_escalations(
+    desk: Desk, config: Config, clock: FixedClock, store: Store, seeded: list[int]
+) -> None:
+    app = live_app(desk, config, clock)
+    async with app.run_test(size=(120, 36), notifications=True) as pilot:
+        await settle(pilot)
+        await wait_until(pilot, lambda: app.live._alerts_seen is not None, within=5)
+        with store.read() as s:
+            agent = int(s.exec(select(M.Agent.id).where(M.Agent.login == "alice")).one() or 0)
+
+        def burst(s: Session) -> None:
+            for i in range(6):
+                s.add(
+                    M.Alert(
+                        agent_id=agent,
+                        kind="escalation",
+                        text=f"#{i} overdue",
+                        created_at=clock.now(),
+                    )
+                )
+            s.add(
+                M.Alert(
+                    agent_id=agent,
+                    kind="asked",
+                    text="Bob asks for your help on #3",
+                    created_at=clock.now(),
+                )
+            )
+
+        store.write(burst)
+        await wait_until(pilot, lambda: any("Bob asks" in n for n in notes(app)), within=5)
+        assert any("more new alerts" in n for n in notes(app))
