@@ -77,6 +77,14 @@ def parse_addresses(value: str) -> tuple[list[str], list[str]]:
     return list(dict.fromkeys(out)), bad
 
 
+def signed(body: str, signature: str) -> str:
+    """A reply's text as the customer gets it: the agent's signature under the "-- " line.
+
+    The one place this is built: reply() sends it, and compose previews it.
+    """
+    return body + (f"\n\n-- \n{signature}" if signature else "")
+
+
 def _case_classes(needle: str, escape: Callable[[str], str]) -> str:
     """`needle` as a pattern in which each letter matches its upper and lower case: [Øø]."""
     out: list[str] = []
@@ -824,7 +832,7 @@ class Desk:
                 references=headers.get("References", ""),
                 time_spent_seconds=time_spent,
             )
-            body_out = body + (f"\n\n-- \n{actor.signature}" if actor.signature else "")
+            body_out = signed(body, actor.signature)
             self._queue_mail(
                 s,
                 ticket,

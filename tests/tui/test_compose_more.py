@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from textual.pilot import Pilot
 from textual.widgets import Input, SelectionList, Static, TextArea
 
@@ -164,6 +164,30 @@ async def test_no_template_in_the_picker_sends_the_text_as_typed(
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert desk.show(seeded[0]).messages[-1].body == text
+
+
+async def test_the_preview_of_a_reply_ends_with_the_signature_it_will_carry(
+    desk: Desk, config: Config, clock: FixedClock, store: Store, seeded: list[int], templates: None
+) -> None:
+    app = make_app(desk, config, clock)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_compose(pilot, app, seeded[0], "r")
+        await _greeting(pilot)
+        shown = preview_text(app).removeprefix("Preview  \n")
+        assert shown.endswith("Alice Able\n\n-- \nAlice, Support")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+
+        def mailed(s: Session) -> str:
+            row = s.exec(select(M.Outbox).order_by(col(M.Outbox.id).desc())).first()
+            assert row is not None
+            return row.body
+
+        assert store.write(mailed) == shown
+        # A note is not mailed and gets no signature.
+        await open_compose(pilot, app, seeded[0], "n")
+        await _greeting(pilot)
+        assert preview_text(app).endswith("Alice Able")
 
 
 async def test_drafts_survive_restarting_the_app(

@@ -83,22 +83,29 @@ class CustomerSuggester(Suggester):
 
 
 class ComposeData(Message):
-    """What the screen needs from the store: templates, their variables, the attachments."""
+    """What the screen needs from the store: templates, their variables, the attachments,
+    and the signature a reply gets below its text."""
 
     def __init__(
         self,
         templates: list[TemplateRecord],
         values: dict[str, str],
         attachments: list[AttachmentRecord],
+        signature: str = "",
     ) -> None:
         super().__init__()
         self.templates = templates
         self.values = values
         self.attachments = attachments
+        self.signature = signature
 
 
-def preview(body: str, values: dict[str, str] | None) -> tuple[Content, bool]:
-    """The text as it will be sent, or the template's problems; True when it can be sent."""
+def preview(body: str, values: dict[str, str] | None, signature: str = "") -> tuple[Content, bool]:
+    """The text as it will be sent, or the template's problems; True when it can be sent.
+
+    `signature` is the agent's, for a reply: shown below the text as the desk will add it.
+    """
+    from helpdesk_tui.desk.service import signed
     from helpdesk_tui.mail.templates import TemplateError, check_template, render
 
     if values is None:
@@ -121,7 +128,8 @@ def preview(body: str, values: dict[str, str] | None) -> tuple[Content, bool]:
         rendered = render(body, values)
     except TemplateError as exc:  # pragma: no cover - check_template saw the same problems
         return line(str(exc), "$text-error bold"), False
-    return text(rendered), True
+    added = signed(rendered, signature)[len(rendered) :]
+    return Content.assemble(text(rendered), text(added).stylize("$text-muted")), True
 
 
 class ComposeScreen(Screen[None]):
@@ -145,6 +153,8 @@ class ComposeScreen(Screen[None]):
         self.kind = kind
         self.templates: list[TemplateRecord] = []
         self.values: dict[str, str] | None = None
+        self.signature = ""
+        """The agent's signature, which the desk puts under a reply (not a note or forward)."""
         self.attachments: list[AttachmentRecord] = []
         self._warned_leaving: dict[str, str] | None = None
         """The address fields as they were when escape warned about them: a second escape
@@ -237,6 +247,7 @@ class ComposeScreen(Screen[None]):
         desk = self.helpdesk.desk
         if desk is not None:
             number, forward = self.number, self.kind == "forward"
+            reply = self.kind in ("reply", "reply_all")
 
             def fetch() -> None:
                 templates = desk.reply_templates()
@@ -245,13 +256,21 @@ class ComposeScreen(Screen[None]):
                 if forward:
                     detail = desk.show(number)
                     atts = [a for m in detail.messages for a in m.attachments]
-                self.post_message(ComposeData(templates, values, atts))
+                signature = ""
+                if reply:
+                    from helpdesk_tui.desk.errors import DeskError
+
+                    # An actor who is no agent cannot send a reply; the send will say so.
+                    with contextlib.suppress(DeskError):
+                        signature = desk.whoami().signature
+                self.post_message(ComposeData(templates, values, atts, signature))
 
             self.app.run_worker(fetch, thread=True, group="compose-data", exit_on_error=False)
 
     def on_compose_data(self, message: ComposeData) -> None:
         message.stop()
         self.templates, self.values = message.templates, message.values
+        self.signature = message.signature
         self.attachments = message.attachments
         if self.kind == "forward":
             chosen = set(self.draft.attachments)
@@ -311,7 +330,7 @@ class ComposeScreen(Screen[None]):
             box.display = False
             return
         box.display = True
-        content, ok = preview(self.draft.body, self.values)
+        content, ok = preview(self.draft.body, self.values, self.signature)
         box.set_class(not ok, "error")
         box.update(Content.assemble(("Preview  ", "bold $text-muted"), "\n", content))
 
