@@ -528,6 +528,42 @@ async def test_register_finds_customers_by_address_or_name_as_you_type(
         assert screen.matches == []
 
 
+async def _forward_with_template(pilot: Pilot[Any], store: Store, number: int) -> None:
+    _attach(store, number, "invoice.pdf", b"%PDF one")
+    _attach(store, number, "photo.jpg", b"JPEG two")
+    app = pilot.app
+    assert isinstance(app, HelpdeskApp)
+    await settle(pilot)
+    app.open_ticket(number)
+    await settle(pilot)
+    await pilot.press("f")
+    await settle(pilot)
+    await pilot.press(*"parts@supplier.example", "tab", "space", "tab")
+    await _greeting(pilot)
+    app.clear_notifications()
+    await settle(pilot)
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_a_forward_from_a_template_keeps_room_to_write(
+    desk: Desk,
+    config: Config,
+    clock: FixedClock,
+    store: Store,
+    seeded: list[int],
+    templates: None,
+    size: tuple[int, int],
+) -> None:
+    app = make_app(desk, config, clock)
+    async with app.run_test(size=size) as pilot:
+        await _forward_with_template(pilot, store, seeded[2])
+        area = app.screen.query_one(TextArea)
+        assert area.has_focus
+        assert area.content_region.height >= 4  # rows to write in, at 80x24 too
+        preview = app.screen.query_one("#preview")
+        assert preview.display and preview.region.height >= 3
+
+
 # ---------------------------------------------------------------------- snapshots
 
 SnapCompare = Callable[..., bool]
@@ -563,3 +599,21 @@ def test_compose_template_preview_snapshot(
 ) -> None:
     app = make_app(desk, config, clock)
     assert snap_compare(app, terminal_size=size, run_before=_template_steps(seeded[0]))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_compose_forward_template_snapshot(
+    snap_compare: SnapCompare,
+    desk: Desk,
+    config: Config,
+    clock: FixedClock,
+    store: Store,
+    seeded: list[int],
+    templates: None,
+    size: tuple[int, int],
+) -> None:
+    async def run(pilot: Pilot[Any]) -> None:
+        await _forward_with_template(pilot, store, seeded[2])
+
+    app = make_app(desk, config, clock)
+    assert snap_compare(app, terminal_size=size, run_before=run)

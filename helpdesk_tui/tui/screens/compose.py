@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
@@ -182,7 +182,7 @@ class ComposeScreen(Screen[None]):
         )
         yield PresenceLine(self.number, "composing", id="presence")
         suggester = CustomerSuggester(self.helpdesk)
-        with Vertical(id="compose"):
+        with VerticalScroll(id="compose"):
             if self.kind == "forward":
                 yield Static(Content("To (several: separate with commas)"), classes="label")
                 yield Input(
