@@ -32,7 +32,7 @@ SELECT t.id, t.title, st.name, st.base, pr.name, pr.rank, ag.login,
     cat.name, t.created_at, t.updated_at, t.deadline_at, t.read_status, t.alert_level,
     t.message_count, t.needs_review,
     (SELECT group_concat(tt.tag, ' ') FROM tickettag tt WHERE tt.ticket_id = t.id),
-    t.version
+    t.version, t.activate_at
 FROM ticket t
 JOIN status st ON st.id = t.status_id
 LEFT JOIN priority pr ON pr.id = t.priority_id
@@ -129,7 +129,7 @@ def _read(conn: sqlite3.Connection, login: str, view: str, limit: int) -> FirstP
     by_id: dict[int, TicketSummary] = {}
     for row in conn.execute(sql, ids):
         (tid, title, sname, base, pname, prank, owner, cust, cname) = row[:9]
-        (created, updated, deadline, read, level, count, review, tag_text, version) = row[9:]
+        (created, updated, deadline, read, level, count, review, tag_text, version) = row[9:18]
         created_at, updated_at = _when(created), _when(updated)
         if created_at is None or updated_at is None:
             raise ValueError("a ticket without its times")
@@ -152,5 +152,6 @@ def _read(conn: sqlite3.Connection, login: str, view: str, limit: int) -> FirstP
             needs_review=bool(review),
             tags=tuple(sorted((tag_text or "").split())),
             version=int(version),
+            activate_at=_when(row[18]),
         )
     return FirstPage(view, total, tuple(by_id[i] for i in ids if i in by_id))

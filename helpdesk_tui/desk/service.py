@@ -1620,6 +1620,7 @@ class Desk:
                     needs_review=t.needs_review,
                     tags=tuple(sorted(tags.get(t.id, []))),  # type: ignore[arg-type]
                     version=t.version,
+                    activate_at=t.activate_at,
                 )
             )
         return out

@@ -26,3 +26,4 @@ class TicketSummary:
     needs_review: bool = False
     tags: tuple[str, ...] = ()
     version: int = 0  # what an action from the list passes as expected_version
+    activate_at: datetime | None = None  # when a postponed ticket wakes up

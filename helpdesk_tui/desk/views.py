@@ -378,6 +378,7 @@ class TicketViews:
             t.needs_review,
             tags,
             t.version,
+            t.activate_at,
         ]
         q = (
             sa.select(*columns)
@@ -391,7 +392,7 @@ class TicketViews:
         by_id: dict[int, TicketSummary] = {}
         for row in s.execute(q).all():
             (tid, title, sname, base, pname, prank, login, cust, cname) = row[:9]
-            (created, updated, deadline, read, level, count, review, tag_text, version) = row[9:]
+            (created, updated, deadline, read, level, count, review, tag_text, version) = row[9:18]
             by_id[int(tid)] = TicketSummary(
                 number=int(tid),
                 title=title,
@@ -411,6 +412,7 @@ class TicketViews:
                 needs_review=bool(review),
                 tags=tuple(sorted((tag_text or "").split())),
                 version=int(version),
+                activate_at=row[18],
             )
         return [ListRow(k, by_id[k[2]]) for k in keys if k[2] in by_id]
 

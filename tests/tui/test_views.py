@@ -165,3 +165,13 @@ def test_a_search_with_words_sees_a_tag_another_agent_adds(
     assert [r.ticket.number for r in views.page(view, None, 10)] == [many[3]]
     bob.tag(many[3], "vip", on=False)
     assert views.count(view) == 0
+
+
+def test_postponed_rows_carry_their_wake_up_time(desk: Desk, many: list[int]) -> None:
+    views = TicketViews(desk.store, "alice")
+    rows = views.page("postponed", None, 100)
+    assert rows
+    for r in rows:
+        assert r.ticket.activate_at is not None
+        assert r.ticket.activate_at == desk.show(r.ticket.number).activate_at
+    assert all(r.ticket.activate_at is None for r in views.page("mine", None, 100))
