@@ -397,7 +397,7 @@ class TicketList(ScrollView, can_focus=True):
         if index == self.cursor:
             style = base + self.get_component_rich_style("ticket-list--cursor")
         if ticket is None:
-            dim = style + self.get_component_rich_style("ticket-list--dim")
+            dim = style + self.get_component_rich_style("ticket-list--dim", partial=True)
             return Strip([Segment("  …", dim)]).adjust_cell_length(width, style)
         now: datetime = self.helpdesk.clock.now()
         key = (
@@ -412,24 +412,44 @@ class TicketList(ScrollView, can_focus=True):
         if cached is not None and cached[1] == tagged and cached[0] == ticket:
             self._strips.move_to_end(key)
             return cached[2]
-        strip = Strip(self._segments(ticket, cols, style, now)).adjust_cell_length(width, style)
+        segments = self._segments(ticket, cols, style, now, on_cursor=index == self.cursor)
+        strip = Strip(segments).adjust_cell_length(width, style)
         self._strips[key] = (ticket, tagged, strip)
         if len(self._strips) > MAX_STRIPS:
             self._strips.popitem(last=False)
         return strip
 
     def _segments(
-        self, t: TicketSummary, cols: list[Column], style: Style, now: datetime
+        self,
+        t: TicketSummary,
+        cols: list[Column],
+        style: Style,
+        now: datetime,
+        *,
+        on_cursor: bool = False,
     ) -> list[Segment]:
-        comp = self.get_component_rich_style
-        row_style = style + comp("ticket-list--unread") if t.read_status == "red" else style
+        # Partial component styles carry only what their CSS sets (a colour, bold): a full
+        # one brings the widget's background too, and on the cursor row that covered the
+        # cursor's in every cell it styled (all of an unread row, the dot, the deadline).
+        # On the cursor row the text takes the cursor's colour (red on the cursor's blue is
+        # hard to read) and keeps its weight; the read dot keeps its colour, its only meaning.
+        def comp(name: str) -> Style:
+            part = self.get_component_rich_style(f"ticket-list--{name}", partial=True)
+            return part.without_color if on_cursor else part
+
+        def dot(name: str) -> Style:
+            return self.get_component_rich_style(f"ticket-list--{name}", partial=True)
+
+        row_style = style + comp("unread") if t.read_status == "red" else style
+        # Only an active ticket has a deadline to meet: a closed one's passed deadline is no
+        # longer overdue, a postponed one's is not running; its escalation level is history.
+        active = t.base_status == "active"
         out: list[Segment] = []
         for c in cols:
             if c.name == "mark":
                 tag = "*" if t.number in self.tagged else " "
-                dot_style = comp(f"ticket-list--{t.read_status}", partial=False)
-                out.append(Segment(tag, style + comp("ticket-list--tagged")))
-                out.append(Segment(DOT, style + dot_style))
+                out.append(Segment(tag, style + comp("tagged")))
+                out.append(Segment(DOT, style + dot(t.read_status)))
                 out.append(Segment(" ", style))
             elif c.name == "number":
                 out.append(Segment(_cell(str(t.number), c.width, right=True), row_style))
@@ -442,16 +462,13 @@ class TicketList(ScrollView, can_focus=True):
             elif c.name == "owner":
                 out.append(Segment(_cell(plain_line(t.owner or "-"), c.width), row_style))
             elif c.name == "deadline":
-                text, overdue = fmt.until(t.deadline_at, now)
-                if t.base_status == "postponed":
-                    text, overdue = "", False
-                cell_style = row_style + comp("ticket-list--overdue") if overdue else row_style
+                text, overdue = fmt.until(t.deadline_at, now) if active else ("", False)
+                cell_style = row_style + comp("overdue") if overdue else row_style
                 out.append(Segment(_cell(text, c.width), cell_style))
             elif c.name == "level":
                 text = f"!{t.alert_level}" if t.alert_level else ""
-                out.append(
-                    Segment(_cell(text, c.width), row_style + comp("ticket-list--escalated"))
-                )
+                look = comp("escalated") if active else comp("dim")
+                out.append(Segment(_cell(text, c.width), row_style + look))
             elif c.name == "updated":
                 out.append(Segment(_cell(fmt.ago(t.updated_at, now), c.width), row_style))
         return out
