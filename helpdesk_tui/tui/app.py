@@ -88,6 +88,8 @@ class HelpdeskApp(App[int]):
     COMMANDS: ClassVar[set[Any]] = App.COMMANDS | {HelpdeskCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark", "help", "Help", id="app.help"),
+        # f1 works where ? is a character (a text box); priority, so no widget takes it first.
+        Binding("f1", "help", "Help anywhere", id="app.help_f1", priority=True, show=False),
         Binding("exclamation_mark", "alerts", "Alerts", id="app.alerts"),
     ]
     """App-wide keys; each screen adds its own (and `?` lists them)."""

@@ -454,6 +454,34 @@ async def test_a_restored_forward_sent_before_its_list_loads_keeps_its_attachmen
     assert store.write(attachment_ids) == [[invoice]]
 
 
+async def test_f1_opens_the_help_from_the_text_box_and_everywhere_else(
+    desk: Desk, config: Config, clock: FixedClock, seeded: list[int]
+) -> None:
+    from helpdesk_tui.tui.screens.help import HelpScreen
+
+    app = make_app(desk, config, clock)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_compose(pilot, app, seeded[0], "r")
+        compose = app.screen
+        footer = compose.active_bindings["f1"].binding
+        assert footer.show and footer.id == "compose.help"
+        await pilot.press("question_mark", "f1")
+        await settle(pilot)
+        assert isinstance(app.screen, HelpScreen)
+        keys = [k for k, _d, _i in app.screen.lines]
+        assert "f1" in keys and "^s" in keys
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen is compose and compose.query_one(TextArea).text == "?"
+        # On a screen where ? is help, f1 is too, and the sheet names it.
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.press("f1")
+        await settle(pilot)
+        assert isinstance(app.screen, HelpScreen)
+        assert ("f1", "Help anywhere", "app.help_f1") in app.screen.lines
+
+
 async def test_a_failed_send_is_plain_on_the_ticket(
     desk: Desk, config: Config, clock: FixedClock, store: Store, seeded: list[int]
 ) -> None:

@@ -123,3 +123,26 @@ async def test_picking_a_customer_keeps_the_address_that_was_typed(
         await pilot.press("down", "enter")
         await settle(pilot)
         assert email.value == "carla@customer.example"
+
+
+async def test_f1_opens_the_help_from_a_text_field(
+    desk: Desk, config: Config, clock: FixedClock, seeded: list[int]
+) -> None:
+    from helpdesk_tui.tui.screens.help import HelpScreen
+
+    app = make_app(desk, config, clock)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_register(pilot, app)
+        email = screen.query_one("#email", Input)
+        assert email.has_focus
+        footer = screen.active_bindings["f1"].binding
+        assert footer.show and footer.id == "register.help"
+        await pilot.press("question_mark")  # a character in a text box
+        assert email.value == "?" and app.screen is screen
+        await pilot.press("f1")
+        await settle(pilot)
+        assert isinstance(app.screen, HelpScreen)
+        assert ("f1", "Help", "register.help") in app.screen.lines
+        await pilot.press("f1")
+        await settle(pilot)
+        assert app.screen is screen and email.value == "?"

@@ -142,6 +142,9 @@ class ComposeScreen(Screen[None]):
         Binding("ctrl+e", "editor", "$EDITOR", id="compose.editor", priority=True),
         Binding("ctrl+t", "template", "Template", id="compose.template", priority=True),
         Binding("escape", "back", "Back (keeps draft)", id="compose.back"),
+        # Shown here, where the focus is always in a text box and ? is a character; the App's
+        # f1 binding does the work (it is hidden in the footers of screens where ? works).
+        Binding("f1", "app.help", "Help", id="compose.help", priority=True),
     ]
 
     expected_version: int | None = None

@@ -71,6 +71,8 @@ class RegisterScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save", id="register.save"),
         Binding("escape", "back", "Back (keeps draft)", id="register.back"),
+        # As in compose: the focus is always in a field, where ? is a character.
+        Binding("f1", "app.help", "Help", id="register.help", priority=True),
         Binding("down", "to_matches", "Known customers", show=False, id="register.matches"),
     ]
 
