@@ -1106,6 +1106,7 @@ def fill_demo(
     apply_config(store, cfg, clock=FixedClock(now - timedelta(days=WINDOW_DAYS + 10)))
     secret = ensure_desk_secret(store)
     store.write(_sign_agents_and_templates)
+    store.write(_ensure_mailbox)
     world = _World.load(store, cfg, now)
     customers = _make_customers(store, rng, tickets, now)
     world.customers = customers
@@ -1142,6 +1143,14 @@ def fill_demo(
         customers=len(customers),
         by_status=dict(sorted(by_status.items())),
     )
+
+
+def _ensure_mailbox(s: Session) -> None:
+    """A desk without mailboxes gets the demo's support address as one, so the desk knows
+    the address its demo mail was sent to as its own: replies leave from it, and reply-all
+    never copies it. Nothing syncs it (the worker syncs the config's mailboxes only)."""
+    if s.exec(select(M.Mailbox.id)).first() is None:
+        s.add(M.Mailbox(name="support", address=SUPPORT_ADDRESS))
 
 
 def _demo_config(base: Config) -> Config:
@@ -1245,7 +1254,9 @@ class _World:
                 for p in s.exec(select(M.Priority).order_by(col(M.Priority.rank))).all()
             ]
             statuses = _pick_statuses(list(s.exec(select(M.Status)).all()))
-            mailbox = s.exec(select(M.Mailbox).order_by(col(M.Mailbox.id))).first()
+            mailbox = s.exec(
+                select(M.Mailbox.id, M.Mailbox.address).order_by(col(M.Mailbox.id))
+            ).first()
         return cls(
             tz=tz,
             now=now,
@@ -1254,8 +1265,8 @@ class _World:
             categories=categories,
             priorities=priorities,
             statuses=statuses,
-            support_address=mailbox.address if mailbox else SUPPORT_ADDRESS,
-            mailbox_id=mailbox.id if mailbox else None,
+            support_address=mailbox[1] if mailbox else SUPPORT_ADDRESS,
+            mailbox_id=mailbox[0] if mailbox else None,
             domain=cfg.desk.domain,
         )
 

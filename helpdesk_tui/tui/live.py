@@ -268,6 +268,7 @@ class Live:
 
         desk = self.app.desk
         assert desk is not None
+        configured = {m.name for m in self.app.config.mailboxes} if self.app.config else set()
         health = tuple(
             MailboxHealth(
                 m.name,
@@ -278,6 +279,9 @@ class Live:
                 m.stopped_reason,
             )
             for m in mailboxes.status(desk.store)
+            # What this config syncs, or what a worker (maybe with the shared config) has
+            # tried: a row nothing ever synced, such as the demo's address, has no health.
+            if m.name in configured or m.last_success or m.last_error or m.stopped_reason
         )
         from helpdesk_tui.desk.alerts import unread_count
 

@@ -318,3 +318,27 @@ def test_progress_reaches_the_total(db_url: str) -> None:
     assert seen[0] == (0, 25)
     assert seen[-1] == (25, 25)
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_replying_to_all_on_a_demo_ticket_never_copies_the_desk(db_url: str) -> None:
+    """The demo's mail went to its support address: the desk knows it as its own (a mailbox
+    row), replies leave from it and reply-all does not copy it."""
+    from helpdesk_tui.desk.demo import SUPPORT_ADDRESS
+
+    store = _open(db_url)
+    try:
+        fill_demo(store, tickets=40, seed=3, clock=FixedClock(NOW))
+        desk = Desk(store, FixedClock(NOW), "alice")
+        found = _sql(
+            db_url,
+            "SELECT m.ticket_id FROM message m JOIN ticket t ON t.id = m.ticket_id "
+            "JOIN status s ON s.id = t.status_id WHERE m.direction = 'in' "
+            f"AND CAST(m.to_addrs AS TEXT) LIKE '%{SUPPORT_ADDRESS}%' "
+            "AND s.base = 'active' LIMIT 1",
+        )
+        assert found, "the demo has an open ticket mailed to its support address"
+        reply = desk.reply(found[0][0], "On it.", reply_all=True)
+        assert SUPPORT_ADDRESS not in reply.cc
+        assert reply.from_addr == SUPPORT_ADDRESS
+    finally:
+        store.dispose()
