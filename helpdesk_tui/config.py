@@ -54,6 +54,27 @@ DEFAULT_DOMAIN = "helpdesk.invalid"
 DEFAULTS_FILE = "<defaults>"
 PASSWORD_TIMEOUT = 30
 
+# Every key binding's id in the app (each Binding in tui/ has one), for `[keymap]`. Listed here
+# because this module loads no UI; tests/test_config.py checks it against the bindings.
+BINDING_IDS = frozenset(
+    {
+        *("app.alerts", "app.dashboard", "app.help", "app.help_f1", "app.quit", "app.register"),
+        *("alerts.back", "alerts.mark_all", "alerts.mark_read", "alerts.open"),
+        *("compose.back", "compose.editor", "compose.help", "compose.send", "compose.template"),
+        *("conflict.cancel", "conflict.drop", "conflict.reapply"),
+        *("dashboard.back", "dashboard.reload"),
+        *("detail.back", "detail.down", "detail.save", "detail.unfold", "detail.up"),
+        *("dialog.cancel", "dialog.help", "help.close"),
+        *("list.batch", "list.down", "list.first", "list.goto", "list.last", "list.open"),
+        *("list.page_down", "list.page_up", "list.save_search", "list.search", "list.tag"),
+        *("list.tag_pattern", "list.untag_all", "list.up"),
+        *("register.back", "register.help", "register.matches", "register.save"),
+        *("ticket.ask", "ticket.assign", "ticket.close", "ticket.delete", "ticket.forward"),
+        *("ticket.merge", "ticket.note", "ticket.postpone", "ticket.priority", "ticket.reply"),
+        *("ticket.reply_all", "ticket.take", "ticket.undo"),
+    }
+)
+_KEY = re.compile(r"[^\s,]+")  # one key as Textual names it: x, X, ctrl+x, f5, question_mark
 _LOGIN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _CLOCK = re.compile(r"(\d\d):(\d\d)")
 _HOLIDAY = re.compile(r"(\d\d)/(\d\d)(?:/(\d{4}))?")
@@ -225,6 +246,8 @@ class Config:
     mailboxes: tuple[MailboxConfig, ...] = ()
     smtp: SmtpConfig | None = None
     store_url: str = ""  # [store] url: a path or SQLAlchemy URL; "" = the user's data folder
+    keymap: tuple[tuple[str, str], ...] = ()
+    """[keymap]: (binding id, its keys, comma-separated as Textual's set_keymap takes them)."""
     path: Path | None = None
 
     @property
@@ -471,6 +494,7 @@ _TOP = (
     "mailbox",
     "smtp",
     "store",
+    "keymap",
 )
 _STORE = ("url",)
 _DESK = ("name", "timezone", "domain", "templates", "cursor_after_action", "bell")
@@ -552,6 +576,8 @@ def _parse(data: Mapping[str, Any], path: Path | None) -> Config:
     r.only(store_t, "store", _STORE)
     store_url = r.text(store_t, "store", "url")
 
+    keymap = _keymap(r, r.table(data, "", "keymap"))
+
     if r.problems:
         raise ConfigError(r.problems)
     return Config(
@@ -564,6 +590,7 @@ def _parse(data: Mapping[str, Any], path: Path | None) -> Config:
         mailboxes=mailboxes,
         smtp=smtp,
         store_url=_store_url(store_url, path),
+        keymap=keymap,
         path=path,
     )
 
@@ -573,6 +600,38 @@ def _store_url(value: str, path: Path | None) -> str:
     from helpdesk_tui.paths import anchored_url
 
     return anchored_url(value, path) if value else ""
+
+
+def _keymap_keys(value: Any) -> list[str] | None:
+    """A [keymap] value's keys: "x", "x,ctrl+x" or ["x", "ctrl+x"]; None if it is neither."""
+    if isinstance(value, str):
+        return [k.strip() for k in value.split(",")]
+    if isinstance(value, list) and all(isinstance(k, str) for k in value):
+        return [k.strip() for k in value]
+    return None
+
+
+def _keymap(r: _Reader, t: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """[keymap]: binding id -> key(s). An unknown id is an error (a typo would else do
+    nothing at all); so is a key with spaces or an empty one."""
+    out: list[tuple[str, str]] = []
+    for ident, value in t.items():
+        key = f'keymap."{ident}"'
+        if ident not in BINDING_IDS:
+            hint = difflib.get_close_matches(ident, sorted(BINDING_IDS), n=1)
+            extra = f"; did you mean '{hint[0]}'?" if hint else "; `?` in the app lists the ids"
+            r.problem(key, f"unknown binding id '{ident}'{extra}")
+            continue
+        keys = _keymap_keys(value)
+        if keys is None:
+            r.problem(key, f"expected a key or an array of keys, got {_describe(value)}")
+            continue
+        bad = [k for k in keys if not _KEY.fullmatch(k)]
+        if bad or not keys:
+            r.problem(key, f"not a key: {bad[0]!r}" if bad else "no key given")
+            continue
+        out.append((ident, ",".join(keys)))
+    return tuple(out)
 
 
 def _each(r: _Reader, data: Mapping[str, Any], name: str) -> list[tuple[int, dict[str, Any]]]:
@@ -1233,4 +1292,9 @@ timeout = 30
 
 # [store]                             # the database; default: a file in your data folder
 # url = "/srv/helpdesk/helpdesk.sqlite3"   # a path, or a postgresql+psycopg://... URL
+
+# [keymap]                            # other keys, by binding id (`?` in the app lists them)
+# "ticket.close" = "x"                # the new key replaces the old one
+# "list.down" = ["j", "down", "ctrl+n"]   # several keys: an array, or "j,down,ctrl+n"
+# A key another binding on the same screen uses stops doing that there.
 """

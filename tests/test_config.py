@@ -619,3 +619,74 @@ def test_sources_from_the_file_know_their_key(tmp_path: Path) -> None:
 def test_parse_config_without_a_file_names_defaults() -> None:
     with pytest.raises(ConfigError, match=r"^<defaults>: desk\.name: expected a string"):
         parse_config("[desk]\nname = 1\n")
+
+
+# --------------------------------------------------------------------------- keymap
+
+
+def test_keymap_takes_a_key_or_several_by_binding_id(tmp_path: Path) -> None:
+    cfg = load(
+        tmp_path,
+        '[keymap]\n"ticket.close" = "x"\n"list.down" = ["j", "down", "ctrl+n"]\n'
+        '"list.up" = "k, up"\n',
+    )
+    assert dict(cfg.keymap) == {
+        "ticket.close": "x",
+        "list.down": "j,down,ctrl+n",
+        "list.up": "k,up",
+    }
+    assert default_config().keymap == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '"ticket.clsoe" = "x"',
+            "keymap.\"ticket.clsoe\": unknown binding id 'ticket.clsoe'; did you mean "
+            "'ticket.close'?",
+        ),
+        ('"close" = "x"', "keymap.\"close\": unknown binding id 'close'"),
+        ('"ticket.close" = 3', 'keymap."ticket.close": expected a key or an array of keys'),
+        ('"ticket.close" = "ctrl x"', "keymap.\"ticket.close\": not a key: 'ctrl x'"),
+        ('"ticket.close" = "x,"', "keymap.\"ticket.close\": not a key: ''"),
+        ('"ticket.close" = []', 'keymap."ticket.close": no key given'),
+    ],
+)
+def test_keymap_mistakes_name_the_binding(tmp_path: Path, text: str, expected: str) -> None:
+    (message,) = load_error(tmp_path, f"[keymap]\n{text}\n")
+    assert message.startswith(f"{tmp_path / 'config.toml'}: {expected}"), message
+
+
+def test_the_example_keymap_loads_once_uncommented(tmp_path: Path) -> None:
+    assert '# "ticket.close" = "x"' in EXAMPLE_CONFIG
+    text = EXAMPLE_CONFIG.replace("# [keymap]", "[keymap]").replace(
+        '# "ticket.close"', '"ticket.close"'
+    )
+    assert dict(load(tmp_path, text).keymap) == {"ticket.close": "x"}
+
+
+def test_binding_ids_are_the_apps_bindings() -> None:
+    """config.py names the ids without loading the UI: the list must match the bindings."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    from textual.binding import Binding
+    from textual.dom import DOMNode
+
+    import helpdesk_tui.tui as tui
+    from helpdesk_tui.config import BINDING_IDS
+
+    found: set[str] = set()
+    for info in pkgutil.walk_packages(tui.__path__, "helpdesk_tui.tui."):
+        for _name, cls in inspect.getmembers(importlib.import_module(info.name), inspect.isclass):
+            if issubclass(cls, DOMNode) and cls.__module__.startswith("helpdesk_tui."):
+                found.update(
+                    b.id
+                    for b in cls.__dict__.get("BINDINGS", [])
+                    if isinstance(b, Binding) and b.id
+                )
+    missing, stale = found - BINDING_IDS, BINDING_IDS - found
+    assert not missing, f"add these to config.BINDING_IDS so [keymap] accepts them: {missing}"
+    assert not stale, f"no binding has these ids any more; drop them from BINDING_IDS: {stale}"

@@ -58,6 +58,7 @@ DeskCall = Callable[["Desk", int, "int | None"], Any]
 """A desk call for one ticket: (desk, number, the version the screen showed, or None)."""
 COMPOSE_KINDS = ("reply", "reply_all", "forward", "note", "ask")
 OPEN_WAIT = 0.06  # seconds a ticket's read may take before its screen opens without it
+UNDO_DEPTH = 50  # of this session's actions, how many `u` can take back one by one
 
 
 Draft = DraftData
@@ -130,7 +131,10 @@ class HelpdeskApp(App[int]):
         """Each tagged ticket's version when it was tagged: what a batch on it expects when
         its row is no longer in the list's memory (a live reload keeps rows on screen fresh)."""
         self.batch = False
-        self.last_acted: list[int] = []
+        self.last_acted: list[tuple[str, dict[int, int | None]]] = []
+        """This session's undoable actions, oldest first: (action, {ticket: the id of the event
+        it wrote, None if its result does not show it}). `u` takes the newest off, and undoes
+        nothing the agent did before this session (screens/base.py checks the event ids)."""
         self.cursor_blink = cursor_blink
         self.desk_error = ""
         # duties=False: this app never runs the worker's duties (tests that are not about them,
@@ -422,8 +426,22 @@ class HelpdeskApp(App[int]):
         if outcome.done and outcome.action in COMPOSE_KINDS:
             self.draft_changed()
             self.live.kick()  # mail was queued: the duties send it now, not at the next pass
-        if outcome.done and outcome.action not in (*COMPOSE_KINDS, "undo"):
-            self.last_acted = list(outcome.done)
+        from helpdesk_tui.desk.service import UNDOABLE  # loaded: the action just ran on it
+
+        # Only what the desk can undo: `u` after anything else would undo an older change.
+        if outcome.done and outcome.action in UNDOABLE:
+            actor = self.desk.actor if self.desk is not None else None
+            written: dict[int, int | None] = {}
+            for number in outcome.done:
+                events = getattr(outcome.results.get(number), "events", ())
+                ours = [
+                    e.id
+                    for e in events
+                    if e.ticket == number and e.action == outcome.action and e.agent == actor
+                ]
+                written[number] = ours[-1] if ours else None
+            self.last_acted.append((outcome.action, written))
+            del self.last_acted[:-UNDO_DEPTH]
 
     @work(thread=True, group="register", exclusive=True, exit_on_error=False)
     def register(self, target: MessagePump, fields: dict[str, Any]) -> None:
@@ -554,7 +572,6 @@ class HelpdeskApp(App[int]):
             self._opening = None
             self.say(why, severity="error")
 
-
     def _push_detail(self, number: int, detail: TicketDetail | None) -> None:
         if self._opening != number:
             return  # already pushed (by the read or by the timer)
@@ -574,6 +591,35 @@ class HelpdeskApp(App[int]):
         self.push_screen(screen)
 
 
+def read_keymap(config: str | None) -> dict[str, str]:
+    """`[keymap]` from the settings file the desk will load, read before the first frame.
+
+    tomllib only: the config module costs the first frame ~15 ms, and the keys must be right
+    from the first keystroke. The full load, in the desk's opening worker, checks the table
+    (an unknown binding id is a ConfigError naming it); here what is unreadable is no keymap.
+    """
+    from helpdesk_tui import paths
+
+    path = Path(config) if config else paths.config_file()
+    if not path.is_file():
+        return {}
+    import tomllib
+
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8")).get("keymap")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return {}
+    if not isinstance(table, dict):
+        return {}
+    keymap: dict[str, str] = {}
+    for ident, keys in table.items():
+        if isinstance(keys, str):
+            keys = keys.split(",")
+        if isinstance(keys, list) and all(isinstance(k, str) for k in keys):
+            keymap[ident] = ",".join(k.strip() for k in keys)
+    return keymap
+
+
 def run_app(db: str | None, config: str | None) -> int:
     """Run the app until the agent quits; the exit code for the shell."""
     import sys
@@ -585,7 +631,7 @@ def run_app(db: str | None, config: str | None) -> int:
     if problem:
         print(f"helpdesk: {problem}", file=sys.stderr)
         return 1
-    app = HelpdeskApp(db=db, config_path=config, idle_gc=True)
+    app = HelpdeskApp(db=db, config_path=config, idle_gc=True, keymap=read_keymap(config))
     result = app.run()
     if app.desk_error:
         print(f"helpdesk: {app.desk_error}", file=sys.stderr)

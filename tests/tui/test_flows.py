@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from textual.widgets import OptionList
+from pathlib import Path
+
+from textual.widgets import OptionList, Static
 
 from helpdesk_tui.clock import FixedClock
 from helpdesk_tui.config import Config
 from helpdesk_tui.desk.service import Desk
 from helpdesk_tui.store.engine import Store
+from helpdesk_tui.tui.app import HelpdeskApp
 from helpdesk_tui.tui.screens.compose import ComposeScreen
 from helpdesk_tui.tui.screens.detail import DetailScreen
 from helpdesk_tui.tui.screens.help import HelpScreen
@@ -294,21 +297,32 @@ async def test_every_binding_has_an_id_and_a_description() -> None:
             assert b.id and b.description, (screen, b)
 
 
-async def test_keymap_remaps_by_binding_id(
-    desk: Desk, config: Config, clock: FixedClock, seeded: list[int]
+async def test_keymap_from_the_settings_file_remaps_by_binding_id(
+    desk: Desk, config: Config, clock: FixedClock, seeded: list[int], tmp_path: Path
 ) -> None:
-    from helpdesk_tui.tui.app import HelpdeskApp
+    from helpdesk_tui.config import load_config
+    from helpdesk_tui.tui.app import read_keymap
 
-    app = HelpdeskApp(
-        desk=desk, config=config, clock=clock, cursor_blink=False, keymap={"ticket.close": "x"}
-    )
+    settings = tmp_path / "config.toml"
+    settings.write_text('[keymap]\n"ticket.close" = "x"\n"list.down" = ["j", "ctrl+n"]\n')
+    assert dict(load_config(settings).keymap) == read_keymap(str(settings))  # one meaning
+    app = make_app(desk, config, clock)
+    app.set_keymap(read_keymap(str(settings)))  # what run_app passes as HelpdeskApp(keymap=)
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
-        current = app.screen.query_one(TicketList).current
+        tickets = app.screen.query_one(TicketList)
+        current = tickets.current
         assert current is not None
+        await pilot.press("c")  # the old key no longer closes
+        await settle(pilot)
+        assert desk.show(current.number).summary.base_status == "active"
         await pilot.press("x")
         await settle(pilot)
         assert desk.show(current.number).summary.base_status == "closed"
+        before = tickets.cursor
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        assert tickets.cursor == before + 1
 
 
 async def test_a_second_agent_sees_only_their_tickets(
@@ -385,3 +399,125 @@ async def test_merge_offers_the_same_customers_other_tickets(
         await settle(pilot)
         assert desk.show(seeded[0]).summary.base_status == "merged"
         assert "It smokes." in [m.body for m in desk.show(again.number).messages]
+
+
+def _notes(app: HelpdeskApp) -> list[str]:
+    return [str(n.message) for n in app._notifications]
+
+
+async def test_undo_takes_back_this_sessions_action_once_and_never_an_older_one(
+    desk: Desk, config: Config, clock: FixedClock, seeded: list[int]
+) -> None:
+    # Weeks before this session alice took a ticket from the queue: that take is not this
+    # session's to undo, though it is the ticket's latest undoable change after `c`, `u`.
+    desk.take(seeded[3])
+    app = make_app(desk, config, clock)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("u")  # nothing done yet: the cursor's ticket is left alone
+        await settle(pilot)
+        assert "nothing to undo in this session" in _notes(app)
+        app.open_ticket(seeded[3])
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        assert desk.show(seeded[3]).summary.base_status == "closed"
+        await pilot.press("u")
+        await settle(pilot)
+        assert desk.show(seeded[3]).summary.base_status == "active"
+        await pilot.press("u")
+        await settle(pilot)
+        shown = desk.show(seeded[3])
+        assert shown.summary.owner == "alice"  # the old take stands
+        assert not any(e.undone for e in shown.events if e.action == "take")
+        assert _notes(app).count("nothing to undo in this session") == 2
+
+
+async def test_undo_goes_back_through_this_sessions_actions_newest_first(
+    desk: Desk, config: Config, clock: FixedClock, seeded: list[int]
+) -> None:
+    app = make_app(desk, config, clock)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        app.open_ticket(seeded[0])
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        app.open_ticket(seeded[5])
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        await pilot.press("u")
+        await settle(pilot)
+        assert desk.show(seeded[5]).summary.base_status == "active"
+        assert desk.show(seeded[0]).summary.base_status == "closed"
+        await pilot.press("u")  # the close before it, on another ticket than this screen's
+        await settle(pilot)
+        assert desk.show(seeded[0]).summary.base_status == "active"
+        await pilot.press("u")
+        await settle(pilot)
+        assert "nothing to undo in this session" in _notes(app)
+
+
+async def test_undo_refuses_when_its_change_was_undone_elsewhere(
+    desk: Desk, config: Config, clock: FixedClock, seeded: list[int]
+) -> None:
+    desk.take(seeded[3])  # before the session
+    app = make_app(desk, config, clock)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        app.open_ticket(seeded[3])
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        desk.undo_last(seeded[3])  # alice's other session (or the CLI) took the close back
+        await pilot.press("u")
+        await settle(pilot)
+        assert desk.show(seeded[3]).summary.owner == "alice"
+        assert any("already undone" in n for n in _notes(app))
+
+
+async def test_any_action_after_the_batch_prefix_disarms_it(
+    desk: Desk, config: Config, clock: FixedClock, seeded: list[int]
+) -> None:
+    app = make_app(desk, config, clock)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        topbar = app.screen.query_one("#topbar", Static)
+        closed = app.screen.query_one(TicketList).current
+        assert closed is not None
+        await pilot.press("c")  # something this session can undo
+        await settle(pilot)
+        await pilot.press("space")
+        await pilot.press("semicolon")
+        assert app.batch and "next action applies to all" in str(topbar.render())
+        await pilot.press("u")
+        await settle(pilot)
+        assert desk.show(closed.number).summary.base_status == "active"
+        assert app.batch is False
+        assert "next action applies" not in str(topbar.render())
+        await pilot.press("semicolon", "P")
+        await settle(pilot)
+        await pilot.press("escape")  # the picker is cancelled: nothing done, the prefix gone
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+        assert app.batch is False
+        assert "next action applies" not in str(topbar.render())
+
+
+async def test_undo_refuses_when_someone_changed_the_ticket_since(
+    desk: Desk, config: Config, clock: FixedClock, store: Store, seeded: list[int]
+) -> None:
+    app = make_app(desk, config, clock)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        app.open_ticket(seeded[5])
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        make_desk(store, clock, "bob").set_priority(seeded[5], "Low")  # after the close
+        await pilot.press("u")
+        await settle(pilot)
+        shown = desk.show(seeded[5]).summary
+        assert (shown.base_status, shown.priority) == ("closed", "Low")
+        assert any("changed after your close" in n for n in _notes(app))

@@ -35,6 +35,22 @@ TICKET_BINDINGS: list[BindingType] = [
 ]
 
 
+def undo_own(desk: Desk, number: int, action: str, event: int | None) -> Any:
+    """Undo `action` from this session on ticket `number` (its event id when known), or say
+    why not: the desk's undo_last takes the ticket's latest undoable change, whoever's and
+    whenever it was, so this makes sure that change is still the one this session made."""
+    from helpdesk_tui.desk.errors import InvalidAction
+    from helpdesk_tui.desk.service import UNDOABLE
+
+    events = desk.show(number).events
+    latest = next((e for e in reversed(events) if e.action in UNDOABLE and not e.undone), None)
+    if latest is not None and latest.action == action and event in (None, latest.id):
+        return desk.undo_last(number)
+    if latest is not None and event is not None and latest.id > event:
+        raise InvalidAction(f"#{number} changed after your {action}; undo that by hand")
+    raise InvalidAction(f"your {action} on #{number} is already undone")
+
+
 class TicketScreen(Screen[None]):
     """A screen that acts on tickets: subclasses say which ones and what to do afterwards."""
 
@@ -139,9 +155,30 @@ class TicketScreen(Screen[None]):
         self.run_desk("delete", self.targets(), lambda d, n, v: d.delete(n, expected_version=v))
 
     def action_undo(self) -> None:
-        numbers = self.helpdesk.last_acted or self.targets()[:1]
-        # Undo checks for itself that nothing came after the change it undoes.
-        self.run_desk("undo", numbers, lambda d, n, _v: d.undo_last(n))
+        """Take back this session's newest action (all its tickets), never an older change.
+
+        Not the cursor's ticket: the desk undoes a ticket's latest undoable change, and with
+        nothing done here that was something the agent did weeks ago. Taken off the list as
+        it starts, so a second `u` goes on to the action before it, never the same one again.
+        """
+        self.disarm_batch()  # undo acts on what was done, not on the tagged tickets
+        app = self.helpdesk
+        if not app.last_acted:
+            app.say("nothing to undo in this session", severity="warning")
+            return
+        action, written = app.last_acted.pop()
+        self.run_desk(
+            "undo", list(written), lambda d, n, _v: undo_own(d, n, action, written.get(n))
+        )
+
+    def disarm_batch(self) -> None:
+        """Drop a `;` prefix for an action that is not applied to the tagged tickets."""
+        app = self.helpdesk
+        if app.batch:
+            app.batch = False
+            update = getattr(self, "update_topbar", None)  # the list shows the banner
+            if update is not None:
+                update()
 
     # ------------------------------------------------------------------ actions with a choice
 
