@@ -1,10 +1,12 @@
-"""How the ticket list draws its rows: the cursor across every cell, deadlines only where due."""
+"""How the ticket list draws its rows: the cursor across every cell, deadlines only where due
+and a postponed ticket's wake-up time."""
 
 from __future__ import annotations
 
 from helpdesk_tui.clock import FixedClock
 from helpdesk_tui.config import Config
 from helpdesk_tui.desk.service import Desk
+from helpdesk_tui.tui import fmt
 from helpdesk_tui.tui.widgets.ticket_list import TicketList, layout
 from tests.tui.conftest import make_app, settle
 
@@ -44,7 +46,7 @@ async def test_the_cursor_lights_every_cell_of_unread_escalated_and_tagged_rows(
         assert _backgrounds(tickets, 0) == {blurred}
 
 
-async def test_closed_tickets_show_no_deadline_in_the_list(
+async def test_the_deadline_column_is_for_active_tickets_and_wake_ups_for_postponed_ones(
     desk: Desk, config: Config, clock: FixedClock, seeded: list[int]
 ) -> None:
     desk.close(seeded[0])  # its deadline passed hours ago
@@ -65,3 +67,8 @@ async def test_closed_tickets_show_no_deadline_in_the_list(
 
         assert deadline(seeded[0]) == ""  # closed: nothing is due any more
         assert deadline(seeded[5]).startswith("-")  # still open and overdue: still said
+        # Postponed: its deadline is on hold; the column says when it comes back.
+        woke = desk.show(seeded[4]).activate_at
+        assert woke is not None
+        assert deadline(seeded[4]) == f"wake {fmt.short_span((woke - clock.now()).total_seconds())}"
+        assert deadline(seeded[4]) == "wake 6d"

@@ -16,6 +16,7 @@ from helpdesk_tui.tui.text import line
 
 if TYPE_CHECKING:
     from helpdesk_tui.desk.service import Desk
+    from helpdesk_tui.desk.summary import TicketSummary
     from helpdesk_tui.tui.app import DeskCall, HelpdeskApp
 
 TICKET_BINDINGS: list[BindingType] = [
@@ -71,6 +72,14 @@ class TicketScreen(Screen[None]):
 
     def after_action(self, outcome: Outcome) -> None:
         """Reload what the screen shows."""
+
+    def summary_of(self, number: int) -> TicketSummary | None:
+        """Ticket `number` as this screen shows it (no read): its list row, if it has one."""
+        from helpdesk_tui.tui.widgets.ticket_list import TicketList
+
+        for tickets in self.query(TicketList):
+            return tickets.loaded_row(number)
+        return None
 
     def version_of(self, number: int) -> int | None:
         """The version of ticket `number` as this screen shows it (None: not on screen).
@@ -207,7 +216,19 @@ class TicketScreen(Screen[None]):
         numbers = self.targets()
         if not numbers:
             return
-        options = [(p, line(p)) for p in self.helpdesk.choices.priorities]
+        # The tickets' priority now (when they share one) is marked: the agent sees where
+        # they start, and that choosing it again changes nothing.
+        shown = {s.priority if s is not None else None for s in map(self.summary_of, numbers)}
+        current = shown.pop() if len(shown) == 1 else None
+        options = [
+            (
+                p,
+                Content.assemble(line(p, "bold"), ("  ● current", "$text-accent"))
+                if p == current
+                else line(p),
+            )
+            for p in self.helpdesk.choices.priorities
+        ]
 
         def chosen(name: str | None) -> None:
             if name is not None:

@@ -10,6 +10,7 @@ not be sent says so on its message and in the header. `s` saves an attachment to
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -19,6 +20,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
+from textual.style import Style
 from textual.widgets import Input, Static
 
 from helpdesk_tui.tui import fmt
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
         MessageRecord,
         TicketDetail,
     )
+    from helpdesk_tui.desk.summary import TicketSummary
 
 QUOTE_FOLD = 3  # quote runs longer than this fold to one line until `o`
 _QUOTE = re.compile(r"^\s*>")
@@ -62,6 +65,13 @@ READ = {
 }
 
 
+def clickable(content: Content, action: str) -> Content:
+    """`content` that runs `action` when clicked, as its key would (the conversation's lines
+    keep the style's meta and Textual dispatches it). Only our own words get an action: the
+    stranger's text is plain Content and can carry none."""
+    return content.stylize(Style.from_meta({"@click": action}))
+
+
 def fold_quotes(body: str, unfold: bool) -> Content:
     """The body with runs of quoted lines folded to one dim line (unless `unfold`)."""
     lines = plain(body).rstrip("\n").split("\n")
@@ -72,9 +82,8 @@ def fold_quotes(body: str, unfold: bool) -> Content:
         if not run:
             return
         if len(run) > QUOTE_FOLD and not unfold:
-            parts.append(
-                Content.styled(f"┆ {len(run)} quoted lines folded (o unfolds)", "dim italic")
-            )
+            marker = Content.styled(f"┆ {len(run)} quoted lines folded (o unfolds)", "dim italic")
+            parts.append(clickable(marker, "screen.unfold"))
         else:
             parts.extend(Content.styled(q, "$text-muted") for q in run)
         run.clear()
@@ -115,16 +124,39 @@ def coming(timeline: Timeline | None, tz: tzinfo) -> Content:
     return Content("  ·  ").join(parts)
 
 
+def deadline_text(d: TicketDetail, tz: tzinfo, now: datetime) -> Content:
+    """The deadline as it matters now: only an active ticket can be overdue (in red)."""
+    s = d.summary
+    if s.deadline_at is None:
+        return Content("-")
+    when = fmt.stamp(s.deadline_at, tz)
+    if s.base_status == "active":
+        rel, overdue = fmt.until(s.deadline_at, now)
+        text = f"{when} ({rel})"
+        return Content.styled(text, "$text-error bold") if overdue else Content(text)
+    if s.base_status == "postponed":
+        return Content(f"{when} (on hold while postponed)")
+    if s.base_status == "closed":
+        closed = f"closed {fmt.stamp(d.closed_at, tz)}; " if d.closed_at is not None else ""
+        return Content.styled(f"{closed}deadline was {when}", "$text-muted")
+    return Content.styled(f"deadline was {when}", "$text-muted")
+
+
+def _postponed_row(d: TicketDetail, tz: tzinfo, now: datetime) -> list[tuple[str, Content]]:
+    """When a postponed ticket wakes up: its own header row, the first thing to know."""
+    if d.summary.base_status != "postponed" or d.activate_at is None:
+        return []
+    rel, due = fmt.until(d.activate_at, now)
+    # Past its time the worker has not woken it yet (the worker may not be running).
+    note = "due to wake up now" if due else rel
+    return [("Postponed", Content(f"until {fmt.stamp(d.activate_at, tz)} ({note})"))]
+
+
 def header(
-    d: TicketDetail, now_tz: tzinfo, now: object, timeline: Timeline | None = None
+    d: TicketDetail, now_tz: tzinfo, now: datetime, timeline: Timeline | None = None
 ) -> Content:
     s = d.summary
     read_label, read_style = READ.get(s.read_status, (s.read_status, ""))
-    deadline = "-"
-    overdue = False
-    if s.deadline_at is not None:
-        rel, overdue = fmt.until(s.deadline_at, now)  # type: ignore[arg-type]
-        deadline = f"{fmt.stamp(s.deadline_at, now_tz)} ({rel})"
     t = d.time_spent
     customers = Content(", ").join(
         Content.assemble(line(c.name or "-", "bold"), " ", line(", ".join(c.addresses)))
@@ -139,12 +171,10 @@ def header(
             "Priority",
             Content.assemble(line(s.priority or "-"), "   Category: ", line(s.category or "-")),
         ),
+        *_postponed_row(d, now_tz, now),
         ("Owner", line(s.owner or "(unassigned)")),
         ("Customers", customers),
-        (
-            "Deadline",
-            Content.styled(deadline, "$text-error bold") if overdue else Content(deadline),
-        ),
+        ("Deadline", deadline_text(d, now_tz, now)),
         ("Escalation", Content(level)),
         ("Coming", coming(timeline, now_tz)),
         (
@@ -199,13 +229,12 @@ def message_block(m: MessageRecord, tz: tzinfo, unfold: bool) -> Content:
     if m.attachments:
         parts.append(Content(""))
         for a in m.attachments:
-            parts.append(
-                Content.assemble(
-                    ("📎 ", ""),
-                    line(a.filename, "underline"),
-                    (f"  {a.content_type}, {a.size} bytes", "$text-muted"),
-                )
+            row = Content.assemble(
+                ("📎 ", ""),
+                line(a.filename, "underline"),
+                (f"  {a.content_type}, {a.size} bytes", "$text-muted"),
             )
+            parts.append(clickable(row, f"screen.save_one({a.id})"))
     if m.outbox_state == "failed":
         parts.append(
             Content.assemble(
@@ -240,25 +269,51 @@ def message_block(m: MessageRecord, tz: tzinfo, unfold: bool) -> Content:
     return Content("\n").join(parts)
 
 
+# What an action makes of the status. Events keep the status's id only (the desk's snapshot of
+# the row), so the action says it: the desk picks a status of that base for it.
+STATUS_BY_ACTION = {
+    "close": "closed",
+    "delete": "deleted",
+    "merge": "merged",
+    "postpone": "postponed",
+    "reactivate": "active (woke up)",
+    "reopen": "active (reopened)",
+}
+_EVENT_FIELDS = ("owner", "priority", "category", "asked", "to", "tag")
+
+
+def event_changes(e: EventRecord, tz: tzinfo) -> str:
+    """What an event changed, in the history's `key=value` words (names, never row ids)."""
+    before, after = e.before, e.after
+    said: list[str] = []
+    if e.action == "undo":
+        said.append(f"undid {before.get('action') or 'a change'}")
+    moved = before.get("status_id") != after.get("status_id") if "status_id" in after else True
+    name = after.get("status")
+    if isinstance(name, str) and name and moved and name != before.get("status"):
+        said.append(f"status={name}")
+    elif e.action in STATUS_BY_ACTION and moved:
+        said.append(f"status={STATUS_BY_ACTION[e.action]}")
+    for key in _EVENT_FIELDS:
+        if key in after and (key not in before or after[key] != before[key]):
+            said.append(f"{key}={after[key] if after[key] is not None else '-'}")
+    until = after.get("until")
+    if isinstance(until, str):
+        try:
+            said.append(f"until={fmt.stamp(datetime.fromisoformat(until), tz)}")
+        except ValueError:
+            said.append(f"until={until}")
+    if after.get("into") is not None:
+        said.append(f"into=#{after['into']}")
+    if e.action == "merged_in" and after.get("from") is not None:
+        said.append(f"from=#{after['from']}")
+    if e.action == "read" and "read_status" in after:
+        said.append(f"read_status={after['read_status']}")
+    return ", ".join(said)
+
+
 def event_line(e: EventRecord, tz: tzinfo) -> Content:
     who = e.agent or e.os_user or "system"
-    changed = ", ".join(
-        f"{k}={v}"
-        for k, v in e.after.items()
-        if k
-        in (
-            "owner",
-            "priority",
-            "category",
-            "status",
-            "until",
-            "asked",
-            "to",
-            "into",
-            "tag",
-            "read_status",
-        )
-    )
     return Content.assemble(
         (fmt.stamp(e.at, tz), "$text-muted"),
         "  ",
@@ -266,7 +321,7 @@ def event_line(e: EventRecord, tz: tzinfo) -> Content:
         " ",
         line(e.action),
         "  ",
-        line(changed, "$text-muted"),
+        line(event_changes(e, tz), "$text-muted"),
         (" (undone)", "$text-warning") if e.undone else "",
     )
 
@@ -488,7 +543,11 @@ class DetailScreen(TicketScreen):
     def live_refresh(self) -> None:
         """Another session or the worker changed the store: reload; re-render only on change."""
         if self.detail is not None:
-            self.helpdesk.load_detail(self, self.number, False)
+            # The owner is looking at it (this screen on top, not under a dialog, and the
+            # terminal focused as far as it reports focus): what just arrived is in front of
+            # them, so it counts as read.
+            looking = self.app.screen is self and self.app.app_focus
+            self.helpdesk.load_detail(self, self.number, looking)
         for others in self.query(PresenceLine):
             others.refresh_others()
 
@@ -530,6 +589,10 @@ class DetailScreen(TicketScreen):
     def targets(self) -> list[int]:
         return [self.number]
 
+    def summary_of(self, number: int) -> TicketSummary | None:
+        d = self.detail
+        return d.summary if d is not None and d.number == number else None
+
     def version_of(self, number: int) -> int | None:
         d = self.detail
         return d.version if d is not None and d.number == number else None
@@ -540,7 +603,9 @@ class DetailScreen(TicketScreen):
             number = getattr(result, "number", None)
             if isinstance(number, int):
                 self.number = number
-        self.helpdesk.load_detail(self, self.number, False)
+        # The agent's own action, with the ticket in front of them: if it is theirs now (a
+        # take, a merge into their ticket) it is read, never left unread or "new info".
+        self.helpdesk.load_detail(self, self.number, True)
 
     def action_back(self) -> None:
         self.dismiss(None)
@@ -584,6 +649,12 @@ class DetailScreen(TicketScreen):
                 self._ask_path(pick)
 
         self.app.push_screen(PickDialog("Save which attachment?", options), chosen)
+
+    def action_save_one(self, attachment_id: int) -> None:
+        """A click on an attachment's line: save that one (`s` asks which when there are more)."""
+        pick = next((a for a in self.attachments if a.id == attachment_id), None)
+        if pick is not None:
+            self._ask_path(pick)
 
     def _ask_path(self, attachment: AttachmentRecord) -> None:
         from helpdesk_tui.mail.clean import safe_filename

@@ -464,6 +464,11 @@ class TicketList(ScrollView, can_focus=True):
             elif c.name == "deadline":
                 text, overdue = fmt.until(t.deadline_at, now) if active else ("", False)
                 cell_style = row_style + comp("overdue") if overdue else row_style
+                if t.base_status == "postponed" and t.activate_at is not None:
+                    # Its deadline is on hold: what matters is when it comes back.
+                    left = (t.activate_at - now).total_seconds()
+                    text = f"wake {fmt.short_span(left)}" if left > 0 else "wake now"
+                    cell_style = row_style + comp("dim")
                 out.append(Segment(_cell(text, c.width), cell_style))
             elif c.name == "level":
                 text = f"!{t.alert_level}" if t.alert_level else ""
