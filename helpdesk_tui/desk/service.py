@@ -29,6 +29,10 @@ POSTPONE_PRESETS = ("1h", "2h", "3h", "4h", "1d", "1w", "1m")
 BASE_STATUSES = ("active", "closed", "postponed", "deleted", "merged")
 # Fields of a ticket that undo may put back; each event stores them before and after.
 UNDOABLE = {"close", "postpone", "assign", "take", "delete", "merge", "priority", "category"}
+_CLOCK_TIMES = ("deadline_at", "next_alert_at")
+_CLOCK_VALUES = ("alert_level", "escalation_seconds_left", "escalation_running", "read_status")
+_CLOCK = _CLOCK_TIMES + _CLOCK_VALUES
+"""A ticket's deadline, escalation state and read status, as events record them for undo."""
 _ADDR = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
 
 
@@ -329,6 +333,10 @@ class Desk:
             "activate_at": _iso(ticket.activate_at),
             "merged_into_id": ticket.merged_into_id,
             "closed_at": _iso(ticket.closed_at),
+            # The ticket's clock and read state: what undo puts back, so taking back a
+            # mistaken priority or assignment does not also reset an overdue deadline.
+            **{key: _iso(getattr(ticket, key)) for key in _CLOCK_TIMES},
+            **{key: getattr(ticket, key) for key in _CLOCK_VALUES},
         }
 
     # ------------------------------------------------------------------ counters
@@ -1484,17 +1492,29 @@ class Desk:
                 self._set_status(s, ticket, status, now)
             owner_was = ticket.owner_id
             ticket.owner_id = ev.before.get("owner_id")
+            # The clock as it was, when the action recorded it and nothing (an escalation
+            # firing, new mail) moved it since; otherwise the event policies, as before.
+            restore = all(k in ev.before for k in _CLOCK) and all(
+                ev.after.get(k) == current.get(k) for k in _CLOCK
+            )
             if ev.before.get("priority_id") != ticket.priority_id:
                 ticket.priority_id = ev.before.get("priority_id")
-                escalation.apply_event(self, s, ticket, "priority_changed")
-            elif ticket.owner_id != owner_was:
+                if not restore:
+                    escalation.apply_event(self, s, ticket, "priority_changed")
+            elif ticket.owner_id != owner_was and not restore:
                 escalation.apply_event(self, s, ticket, "reassigned")
             ticket.category_id = ev.before.get("category_id")
             ticket.activate_at = _parse_iso(ev.before.get("activate_at"))
             ticket.closed_at = _parse_iso(ev.before.get("closed_at"))
             undone_pause = ev.action in ("close", "delete", "postpone")
             if undone_pause and status is not None and status.base == "active":
+                # A pause kept the seconds left: the chain goes on from there.
                 escalation.wake(self, s, ticket, policy="continue")
+            elif restore:
+                for key in _CLOCK_TIMES:
+                    setattr(ticket, key, _parse_iso(ev.before[key]))
+                for key in _CLOCK_VALUES:
+                    setattr(ticket, key, ev.before[key])
             ev.undone = True
             self._touch(ticket, now)
             self._event(

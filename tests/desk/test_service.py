@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from helpdesk_tui.clock import FixedClock
 from helpdesk_tui.desk.errors import Conflict, InvalidAction, NotFound, UnknownAgent
@@ -537,3 +537,47 @@ def test_customers_are_found_by_any_case_of_their_name(
     for i, name in enumerate(names):
         _new(desk, customer_email=f"c{i}@customer.example", customer_name=name)
     assert [c.name for c in desk.find_customers(typed)] == found
+
+
+def _clock_of(store: Store, number: int) -> tuple[object, ...]:
+    with store.read() as s:
+        t = s.get(M.Ticket, number)
+        assert t is not None
+        return (t.deadline_at, t.alert_level, t.next_alert_at, t.read_status)
+
+
+@pytest.mark.parametrize("action", ["priority", "assign", "take"])
+def test_undo_puts_back_an_overdue_deadline_and_its_escalation(
+    desk: Desk, store: Store, clock: FixedClock, action: str
+) -> None:
+    """Taking back a mistaken priority or assignment must not hide an SLA breach: the
+    deadline, the escalation level reached and the read status come back as they were."""
+    d = desk.register(
+        customer_email="c@customer.example", subject="Down", priority="High", owner="alice"
+    )
+    if action == "take":
+        desk.assign(d.number, "bob")
+        make_desk(store, clock, "bob").read(d.number)  # green for its owner
+    else:
+        desk.read(d.number)
+    clock.advance(days=3)
+
+    def overdue(s: Session) -> None:
+        t = s.get(M.Ticket, d.number)
+        assert t is not None
+        t.alert_level = 2  # as the escalation engine would have left it
+
+    store.write(overdue)
+    before = _clock_of(store, d.number)
+    deadline = before[0]
+    assert isinstance(deadline, datetime) and deadline < clock.now()
+    assert before[3] == "green"
+    if action == "priority":
+        desk.set_priority(d.number, "Low")
+    elif action == "assign":
+        desk.assign(d.number, "bob")
+    else:
+        desk.take(d.number)
+    assert _clock_of(store, d.number) != before  # the action restarted the clock
+    desk.undo_last(d.number)
+    assert _clock_of(store, d.number) == before
