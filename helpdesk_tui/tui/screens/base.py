@@ -238,7 +238,7 @@ class TicketScreen(Screen[None]):
                     lambda d, n, v: d.set_priority(n, name, expected_version=v),
                 )
 
-        self.app.push_screen(PickDialog("Priority", options), chosen)
+        self.app.push_screen(PickDialog("Priority", options, current=current), chosen)
 
     def action_postpone(self) -> None:
         from helpdesk_tui.tui.screens.dialogs import (

@@ -60,14 +60,23 @@ class Dialog(ModalScreen[str | None]):
 class PickDialog(Dialog):
     """Choose one value from a list (agents, priorities, categories)."""
 
-    def __init__(self, title: str, options: Sequence[tuple[str, Content]]) -> None:
+    def __init__(
+        self, title: str, options: Sequence[tuple[str, Content]], *, current: str | None = None
+    ) -> None:
         super().__init__(title)
         self.options = options
+        self.current = current
+        """The value the cursor starts on (the ticket's priority now), else the first."""
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Static(Content(self.title_text), classes="dialog-title")
             yield OptionList(*[Option(label, id=value) for value, label in self.options])
+
+    def on_mount(self) -> None:
+        values = [value for value, _label in self.options]
+        if self.current in values:
+            self.query_one(OptionList).highlighted = values.index(self.current)
 
     @on(OptionList.OptionSelected)
     def _chosen(self, event: OptionList.OptionSelected) -> None:
@@ -192,7 +201,11 @@ class PostponeDialog(Dialog):
                 ],
                 id="presets",
             )
-            yield Input(placeholder="or a time: monday 9:00, tomorrow, in 3 days", id="phrase")
+            yield Input(
+                placeholder="or type a time: monday 9:00, tomorrow, in 3 days",
+                id="phrase",
+                select_on_focus=False,  # the first letter typed is already in it
+            )
 
     def on_mount(self) -> None:
         self.query_one(Input).cursor_blink = getattr(self.app, "cursor_blink", True)
@@ -201,11 +214,32 @@ class PostponeDialog(Dialog):
     def on_key(self, event: events.Key) -> None:
         if isinstance(self.focused, Input):
             return
+        box = self.query_one("#phrase", Input)
+        char = event.character
+        if box.value:
+            # A phrase is under way but the focus has not reached its box yet (keys typed
+            # quickly): the rest of it, enter included, belongs to the phrase too.
+            if event.key == "enter":
+                event.stop()
+                event.prevent_default()
+                self.dismiss(f"when:{box.value.strip()}")
+                return
+            if event.is_printable and char:
+                event.stop()
+                event.prevent_default()
+                box.insert_text_at_cursor(char)
+            return
         for key, preset, _label in POSTPONE:
-            if event.character == key:
+            if char == key:
                 event.stop()
                 self.dismiss(f"preset:{preset}")
                 return
+        if event.is_printable and char and not char.isspace() and char != "?":
+            # Typing a phrase ("monday 9:00") goes to the phrase box without a tab first.
+            event.stop()
+            event.prevent_default()
+            box.focus()
+            box.insert_text_at_cursor(char)
 
     @on(OptionList.OptionSelected)
     def _chosen(self, event: OptionList.OptionSelected) -> None:

@@ -378,6 +378,12 @@ class MainScreen(TicketScreen):
 
     # ------------------------------------------------------------------ actions
 
+    def action_undo(self) -> None:
+        # Undo acts on what was done, not on the tagged tickets: the batch bookkeeping of
+        # the last `;` must not untag the tickets the undo puts back.
+        self._was_batch = False
+        super().action_undo()
+
     def targets(self) -> list[int]:
         app = self.helpdesk
         self._was_batch = app.batch
