@@ -259,12 +259,20 @@ class HelpdeskApp(App[int]):
     ) -> None:
         """Size, anchors, where ticket `focus` now sits, and the page the cursor will be on."""
         from helpdesk_tui.desk import changes
+        from helpdesk_tui.desk.errors import DeskError
 
         desk, views = self._need()
         # Taken before the rows are read: anything added later makes the list stale (the
         # list screen compares it when it comes back into view).
         mark = changes.content_mark_or_none(desk.store)
-        total, anchors = views.size_and_anchors(view, stride)
+        try:
+            total, anchors = views.size_and_anchors(view, stride)
+        except Exception as exc:
+            # The list must not keep the last view's rows under this view's name, nor wait
+            # for it for ever; the error still reaches the notification below.
+            text = str(exc) if isinstance(exc, DeskError) else f"{type(exc).__name__}: {exc}"
+            target.post_message(ViewLoaded(view, generation, 0, [], None, 0, [], error=text))
+            raise
         index = None
         if focus is not None:
             key = views.key_of(view, focus)

@@ -50,10 +50,13 @@ class ViewLoaded(Message):
         index: int | None,
         page: int = 0,
         rows: list[ListRow] | None = None,
+        error: str = "",
     ) -> None:
         super().__init__()
         self.page = page
         self.rows = rows
+        self.error = error
+        """Why the view could not be read (a saved search naming a category since renamed)."""
         self.view = view
         self.generation = generation
         self.total = total

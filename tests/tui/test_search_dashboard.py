@@ -214,3 +214,24 @@ def test_snapshot(
 ) -> None:
     app = make_app(desk, config, clock)
     assert snap_compare(app, terminal_size=size, run_before=_steps(*SCREENS[screen]))
+
+
+async def test_a_saved_search_that_no_longer_runs_says_so_in_the_list(
+    desk: Desk, config: Config, clock: FixedClock, seeded: list[int]
+) -> None:
+    """Its rows are not the last view's under its name, and the list is not left waiting."""
+    save_search(desk.store, "alice", "gone", "category:nosuch")  # a category since removed
+    app = make_app(desk, config, clock)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        main = _main(pilot)
+        assert main.tickets.total > 0
+        await pilot.press("g", "1")
+        await settle(pilot)
+        assert main.view == search_view("category:nosuch")
+        assert main.tickets.total == 0 and not main.tickets._loading
+        assert "cannot be shown" in str(main.tickets.render_line(1).text)
+        assert any("nosuch" in str(n.message) for n in app._notifications)
+        await pilot.press("g", "a")
+        await settle(pilot)
+        assert main.tickets.total > 0 and main.tickets.error == ""

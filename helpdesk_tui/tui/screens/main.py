@@ -117,8 +117,8 @@ class MainScreen(TicketScreen):
     def live_refresh(self) -> None:
         """The store changed elsewhere: reload the page on screen; the cursor keeps its ticket."""
         lst = self.tickets
-        if self.helpdesk.views is None or not lst.loaded or lst._loading:
-            return
+        if self.helpdesk.views is None or not lst.loaded or lst._loading or lst.error:
+            return  # a view that cannot be read says so once, not at every change
         current = lst.current
         lst.load(self.view, focus=current.number if current else None, keep_index=True)
 

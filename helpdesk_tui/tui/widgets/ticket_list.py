@@ -150,6 +150,8 @@ class TicketList(ScrollView, can_focus=True):
         self._pending: set[int] = set()
         self.tagged: set[int] = set()
         self._loading = False
+        self.error = ""
+        """Why the view on screen could not be read; its rows are gone, not the last view's."""
         self._keep_index = False
         self.previewed = False
         """Rows on screen came from the start-up fast path; the desk has not loaded yet."""
@@ -239,6 +241,7 @@ class TicketList(ScrollView, can_focus=True):
             self._pages[message.page] = [r.ticket for r in message.rows]
         self.loaded = True
         self._loading = False
+        self.error = message.error
         self.virtual_size = Size(self.size.width, self.total + 1)
         if message.index is not None:
             index = message.index
@@ -390,6 +393,8 @@ class TicketList(ScrollView, can_focus=True):
                 dim = base + self.get_component_rich_style("ticket-list--dim")
                 searching = self.view.startswith("search:")
                 empty = "  No tickets match" if searching else "  No tickets in this view"
+                if self.error:
+                    empty = "  This view cannot be shown: " + plain_line(self.error)
                 return Strip([Segment(empty, dim)]).adjust_cell_length(width, base)
             return Strip.blank(width, base)
         ticket = self.row(index)
