@@ -1083,6 +1083,14 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         p = add(ticket, name, _simple(fn, verb), f"{name} a ticket", js=True)
         p.add_argument("number", type=int)
+    p = add(
+        ticket,
+        "reviewed",
+        _simple(lambda h, a: h.desk.mark_reviewed(a.number), "marked reviewed"),
+        "take a ticket off the review list (ticket list --review)",
+        js=True,
+    )
+    p.add_argument("number", type=int)
 
     p = add(ticket, "postpone", cmd_ticket_postpone, "put aside until a time", js=True)
     p.add_argument("number", type=int)

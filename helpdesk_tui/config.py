@@ -71,7 +71,7 @@ BINDING_IDS = frozenset(
         *("register.back", "register.help", "register.matches", "register.save"),
         *("ticket.ask", "ticket.assign", "ticket.close", "ticket.delete", "ticket.forward"),
         *("ticket.merge", "ticket.note", "ticket.postpone", "ticket.priority", "ticket.reply"),
-        *("ticket.reply_all", "ticket.take", "ticket.undo"),
+        *("ticket.reply_all", "ticket.reviewed", "ticket.take", "ticket.undo"),
     }
 )
 _KEY = re.compile(r"[^\s,]+")  # one key as Textual names it: x, X, ctrl+x, f5, question_mark

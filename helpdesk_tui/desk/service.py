@@ -1102,7 +1102,8 @@ class Desk:
                     f"#{number} is already {'with ' + login if login else 'unassigned'}"
                 )
             t.owner_id = agent.id if agent else None
-            t.read_status = "red"
+            if agent is None or actor is None or agent.id != actor.id:
+                t.read_status = "red"  # new to its owner; assigning it to yourself is a take
             escalation.apply_event(self, s, t, "reassigned")
             if agent is not None and (actor is None or agent.id != actor.id):
                 self._alert(s, agent, t, "assigned", f"#{number} assigned to you: {t.title}")
@@ -1151,6 +1152,18 @@ class Desk:
             return {"category": cat.name}
 
         return self._change(number, "category", mutate, expected_version=expected_version)
+
+    def mark_reviewed(self, number: int, *, expected_version: int | None = None) -> R.TicketDetail:
+        """An agent has looked at what intake could not be sure of (a mail it could not read,
+        a thread it guessed): the ticket leaves "Needs review", its messages keep their note."""
+
+        def mutate(s: Session, t: M.Ticket, actor: M.Agent | None, now: datetime) -> dict[str, Any]:
+            if not t.needs_review:
+                raise InvalidAction(f"#{number} needs no review")
+            t.needs_review = False
+            return {"reviewed": True}
+
+        return self._change(number, "reviewed", mutate, expected_version=expected_version)
 
     def set_status(
         self, number: int, name: str, *, expected_version: int | None = None

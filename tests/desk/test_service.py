@@ -581,3 +581,26 @@ def test_undo_puts_back_an_overdue_deadline_and_its_escalation(
     assert _clock_of(store, d.number) != before  # the action restarted the clock
     desk.undo_last(d.number)
     assert _clock_of(store, d.number) == before
+
+
+def test_mark_reviewed_and_assigning_to_yourself(
+    desk: Desk, store: Store, clock: FixedClock
+) -> None:
+    d = desk.register(customer_email="c@customer.example", subject="Odd mail", owner="bob")
+    with pytest.raises(InvalidAction, match="needs no review"):
+        desk.mark_reviewed(d.number)
+
+    def flag(s: Session) -> None:
+        t = s.get(M.Ticket, d.number)
+        assert t is not None
+        t.needs_review = True
+
+    store.write(flag)
+    assert desk.mark_reviewed(d.number).summary.needs_review is False
+    # Assigning a ticket to yourself is taking it: you know it, it is not "unread" for you.
+    make_desk(store, clock, "bob").read(d.number)
+    assert desk.show(d.number).summary.read_status == "green"
+    desk.assign(d.number, "alice")
+    assert desk.show(d.number).summary.read_status == "green"
+    desk.assign(d.number, "bob")
+    assert desk.show(d.number).summary.read_status == "red"

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlmodel import Session
+
 from helpdesk_tui.clock import FixedClock
 from helpdesk_tui.config import Config
 from helpdesk_tui.desk.service import Desk
+from helpdesk_tui.store import models as M
+from helpdesk_tui.store.engine import Store
 from helpdesk_tui.tui.screens.detail import DetailScreen
 from helpdesk_tui.tui.screens.main import MainScreen
 from tests.tui.conftest import make_app, settle
@@ -61,3 +65,26 @@ async def test_slash_with_a_number_opens_that_ticket(
         assert any("99999" in str(n.message) for n in app._notifications)
         assert app.is_running
         assert isinstance(app.screen, MainScreen)  # no empty ticket screen for it
+
+
+async def test_v_takes_a_ticket_off_needs_review(
+    desk: Desk, config: Config, clock: FixedClock, store: Store, seeded: list[int]
+) -> None:
+    def flag(s: Session) -> None:
+        t = s.get(M.Ticket, seeded[1])
+        assert t is not None
+        t.needs_review = True  # as intake leaves a mail it could not be sure of
+
+    store.write(flag)
+    app = make_app(desk, config, clock)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("g", "r")
+        await settle(pilot)
+        main = app.screen
+        assert isinstance(main, MainScreen) and main.tickets.total == 1
+        await pilot.press("v")
+        await settle(pilot)
+        assert main.tickets.total == 0
+        assert desk.show(seeded[1]).summary.needs_review is False
+        assert desk.show(seeded[1]).events[-1].action == "reviewed"

@@ -33,6 +33,7 @@ TICKET_BINDINGS: list[BindingType] = [
     Binding("m", "merge", "Merge into", show=False, id="ticket.merge"),
     Binding("d", "delete", "Delete", show=False, id="ticket.delete"),
     Binding("u", "undo", "Undo", show=False, id="ticket.undo"),
+    Binding("v", "mark_reviewed", "Mark reviewed", show=False, id="ticket.reviewed"),
 ]
 
 
@@ -162,6 +163,12 @@ class TicketScreen(Screen[None]):
 
     def action_delete(self) -> None:
         self.run_desk("delete", self.targets(), lambda d, n, v: d.delete(n, expected_version=v))
+
+    def action_mark_reviewed(self) -> None:
+        """The agent has checked what intake was unsure of: off the "Needs review" view."""
+        self.run_desk(
+            "reviewed", self.targets(), lambda d, n, v: d.mark_reviewed(n, expected_version=v)
+        )
 
     def action_undo(self) -> None:
         """Take back this session's newest action (all its tickets), never an older change.
