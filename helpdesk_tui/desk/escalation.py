@@ -956,6 +956,11 @@ def _record_scripts(desk: Desk, s: Session, results: Sequence[ScriptResult], wor
 # --------------------------------------------------------------------------- timeline
 
 
+def _local(when: datetime, desk: Desk) -> str:
+    """A moment as agents read it: the desk's zone, to the minute (a note, not data)."""
+    return when.astimezone(desk.tz).strftime("%Y-%m-%d %H:%M %Z")
+
+
 def timeline(
     desk: Desk,
     number: int,
@@ -1010,7 +1015,7 @@ def timeline(
                 raise InvalidAction(f"cannot postpone #{number}: it is {base}")
             step("stop", now, is_active=False)
             wake_at = now + if_postpone
-            assuming.append(f"postponed until {wake_at.isoformat()}")
+            assuming.append(f"postponed until {_local(wake_at, desk)}")
         elif base == "postponed" and t.activate_at is not None:
             wake_at = max(t.activate_at, now)
         note = ""
@@ -1021,7 +1026,7 @@ def timeline(
                 policy = "restart"
             step(policy, wake_at, is_active=True)
             at = wake_at
-            note = f"wakes up {wake_at.isoformat()}"
+            note = f"wakes up {_local(wake_at, desk)}"
         elif not active:
             note = f"the ticket is {base}; its chain is paused"
         levels = _walk(ctx, priority_id, owner_id, st, at, now)

@@ -674,6 +674,8 @@ def test_timeline_of_sleeping_and_closed_tickets(
     desk.postpone(n, until=utc(2026, 11, 24, 9, 0))
     tl = escalation.timeline(desk, n)
     assert tl.base_status == "postponed" and tl.note.startswith("wakes up")
+    local = utc(2026, 11, 24, 9, 0).astimezone(desk.tz).strftime("%Y-%m-%d %H:%M")
+    assert local in tl.note and "T09:00:00" not in tl.note  # the desk's time, not ISO
     assert tl.levels[0].at == utc(2026, 11, 24, 10, 0)
     m = register(desk)
     desk.close(m)
