@@ -49,14 +49,22 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         width = max((len(k) for k, _d, _i in self.lines), default=4) + 2
+        said = max((len(d) for _k, d, _i in self.lines), default=4) + 2
+        # Each key's binding id, dim at the end: what [keymap] in the settings names.
         body = Content("\n").join(
-            Content.assemble((k.ljust(width), "bold $text-accent"), d) for k, d, _i in self.lines
+            Content.assemble(
+                (k.ljust(width), "bold $text-accent"), d.ljust(said), (i or "", "$text-muted")
+            )
+            for k, d, i in self.lines
         )
         with VerticalScroll(classes="dialog help"):
             yield Static(Content(f"Keys: {self.under_title}"), classes="dialog-title")
             yield Static(body, id="help-keys")
             yield Static(
-                Content("ctrl+p opens the command palette; escape closes this help."),
+                Content(
+                    "ctrl+p opens the command palette; escape closes this help. "
+                    "[keymap] in the settings remaps a key by the id shown beside it."
+                ),
                 classes="dim",
             )
 
