@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlmodel import Session, select
@@ -604,3 +605,28 @@ def test_mark_reviewed_and_assigning_to_yourself(
     assert desk.show(d.number).summary.read_status == "green"
     desk.assign(d.number, "bob")
     assert desk.show(d.number).summary.read_status == "red"
+
+
+def test_reactivation_works_through_a_backlog_in_small_transactions(
+    desk: Desk, store: Store, clock: FixedClock
+) -> None:
+    numbers = [
+        desk.register(customer_email=f"c{i}@customer.example", subject=f"Later {i}").number
+        for i in range(7)
+    ]
+    for n in numbers:
+        desk.postpone(n, preset="1h")
+    clock.advance(hours=2)
+    writes = 0
+    real = desk._write
+
+    def counting(fn: Any) -> Any:
+        nonlocal writes
+        writes += 1
+        return real(fn)
+
+    desk._write = counting  # type: ignore[method-assign]
+    assert sorted(desk.reactivate_due(limit=5, chunk=2)) == numbers[:5]
+    assert writes == 3  # 2 + 2 + 1: the write lock is never held for the whole backlog
+    assert sorted(desk.reactivate_due(chunk=2)) == numbers[5:]
+    assert desk.reactivate_due() == []
