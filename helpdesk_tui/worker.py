@@ -146,7 +146,7 @@ class Worker:
             if self.stop.is_set():
                 break
             report.sync.append(self.sync_mailbox(mb))
-        report.reactivated = self.desk.reactivate_due()
+        report.reactivated = self.desk.reactivate_due(limit=self.wake_limit)
         report.outbox = self.duty_outbox()
         report.escalation = self._duty("escalation")
         self.store.checkpoint()
@@ -229,11 +229,18 @@ class Worker:
 
     # Seconds a level's script may run before it is killed (desk.escalation.run_script).
     script_timeout: float = escalation.DEFAULT_SCRIPT_TIMEOUT
+    # Tickets a pass wakes up, and escalates, at most; a backlog goes on at the next pass.
+    # The app, whose pass shares the process with the screen, sets smaller ones.
+    wake_limit: int = 500
+    escalation_limit: int = 500
 
-    def duty_escalation(self, limit: int = 500) -> escalation.TickReport:
+    def duty_escalation(self, limit: int | None = None) -> escalation.TickReport:
         """Fire due escalation levels (claimed atomically, so several workers may run)."""
         report = escalation.tick(
-            self.desk, worker_id=self.worker_id, limit=limit, script_timeout=self.script_timeout
+            self.desk,
+            worker_id=self.worker_id,
+            limit=self.escalation_limit if limit is None else limit,
+            script_timeout=self.script_timeout,
         )
         for res in report.scripts:
             if not res.ok:

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 STATUS_EVERY = 5.0  # seconds: the status bar's facts are re-read at least this often
 NOTIFY_AT_MOST = 3  # alerts notified one by one; more arrive as one summary line
+APP_PASS_LIMIT = 100  # tickets an in-app duty pass wakes up, and escalates, at most
 
 
 @dataclass(frozen=True)
@@ -362,6 +363,10 @@ class Live:
         self._worker = Worker(
             DeskHandle(system, config, desk.store), parse_processes=1, stop=self.stop
         )
+        # A pass shares the process (and its GIL) with the screen: a backlog after a long
+        # weekend is worked through 100 tickets a pass (every duty_every seconds), so keys
+        # stay quick while it drains; a `helpdesk worker` daemon takes 500 at a time.
+        self._worker.wake_limit = self._worker.escalation_limit = APP_PASS_LIMIT
         return self._worker
 
     # ------------------------------------------------------------------ results (event loop)
