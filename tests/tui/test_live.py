@@ -51,6 +51,11 @@ async def wait_until(pilot: Pilot[Any], condition: Callable[[], bool], within: f
     return time.monotonic() - start
 
 
+def agent_id(store: Store, login: str) -> int:
+    with store.read() as s:
+        return int(s.exec(select(M.Agent.id).where(M.Agent.login == login)).one() or 0)
+
+
 def status_text(app: HelpdeskApp) -> str:
     return str(app.screen.query_one(StatusBar).render())
 
@@ -373,8 +378,7 @@ async def test_the_alert_count_and_mark_all_read_cover_every_alert(
     """The status bar counts all unread alerts (not a page of 100), and X marks them all."""
     from helpdesk_tui.desk.alerts import unread_count
 
-    with store.read() as s:
-        agent = int(s.exec(select(M.Agent.id).where(M.Agent.login == "alice")).one() or 0)
+    agent = agent_id(store, "alice")
 
     def many(s: Session) -> None:
         for i in range(250):
@@ -429,8 +433,7 @@ async def test_a_colleagues_question_is_told_even_in_a_burst_of_escalations(
     async with app.run_test(size=(120, 36), notifications=True) as pilot:
         await settle(pilot)
         await wait_until(pilot, lambda: app.live._alerts_seen is not None, within=5)
-        with store.read() as s:
-            agent = int(s.exec(select(M.Agent.id).where(M.Agent.login == "alice")).one() or 0)
+        agent = agent_id(store, "alice")
 
         def burst(s: Session) -> None:
             for i in range(6):
