@@ -418,7 +418,7 @@ def parse_span(text: str, now: datetime, tz: Any) -> timedelta:
     """ "3h", "2d", "1w", "90min"; "1m" is a month in the desk's zone, as postpone's presets."""
     import re
 
-    from helpdesk_tui.desk.service import add_months
+    from helpdesk_tui.desk.when import add_months
 
     m = re.fullmatch(r"\s*(\d+)\s*(min|h|d|w|m)\s*", text.lower())
     if m is None or int(m[1]) == 0:
@@ -1273,9 +1273,10 @@ def _search_value(argv: Sequence[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _app_only(sys.argv[1:] if argv is None else argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    args = _app_only(words)
     if args is None:
-        args = build_parser().parse_args(_search_value(sys.argv[1:] if argv is None else argv))
+        args = build_parser().parse_args(_search_value(words))
     if args.func is cmd_app:
         # The app paints first and opens the store in a worker: importing the store here
         # would cost the first frame about 0.3 s.

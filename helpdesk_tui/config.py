@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
+from helpdesk_tui.keymap import keys_of
+
 T = TypeVar("T")
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -602,15 +604,6 @@ def _store_url(value: str, path: Path | None) -> str:
     return anchored_url(value, path) if value else ""
 
 
-def _keymap_keys(value: Any) -> list[str] | None:
-    """A [keymap] value's keys: "x", "x,ctrl+x" or ["x", "ctrl+x"]; None if it is neither."""
-    if isinstance(value, str):
-        return [k.strip() for k in value.split(",")]
-    if isinstance(value, list) and all(isinstance(k, str) for k in value):
-        return [k.strip() for k in value]
-    return None
-
-
 def _keymap(r: _Reader, t: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
     """[keymap]: binding id -> key(s). An unknown id is an error (a typo would else do
     nothing at all); so is a key with spaces or an empty one."""
@@ -622,7 +615,7 @@ def _keymap(r: _Reader, t: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
             extra = f"; did you mean '{hint[0]}'?" if hint else "; `?` in the app lists the ids"
             r.problem(key, f"unknown binding id '{ident}'{extra}")
             continue
-        keys = _keymap_keys(value)
+        keys = keys_of(value)
         if keys is None:
             r.problem(key, f"expected a key or an array of keys, got {_describe(value)}")
             continue

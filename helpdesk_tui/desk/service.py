@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import calendar as _calendar
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -17,6 +17,7 @@ from helpdesk_tui.clock import Clock
 from helpdesk_tui.desk import escalation, outbox
 from helpdesk_tui.desk import records as R
 from helpdesk_tui.desk.errors import Conflict, InvalidAction, NotFound, UnknownAgent
+from helpdesk_tui.desk.when import add_months
 from helpdesk_tui.desk.worktime import WorkCalendar
 from helpdesk_tui.mail.msgid import make_message_id, new_secret
 from helpdesk_tui.paths import attachments_dir_for
@@ -123,15 +124,6 @@ def _name_contains(dialect: str, needle: str) -> sa.ColumnElement[bool]:
     if dialect == "sqlite":
         return name.op("GLOB")(f"*{_case_classes(needle, _glob_escape)}*")
     return name.op("~")(_case_classes(needle, _regex_escape))
-
-
-def add_months(moment: datetime, months: int, tz: ZoneInfo) -> datetime:
-    """Same wall-clock time `months` later in the desk's zone, the day clamped to the month."""
-    local = moment.astimezone(tz)
-    month_index = local.month - 1 + months
-    year, month = local.year + month_index // 12, month_index % 12 + 1
-    day = min(local.day, _calendar.monthrange(year, month)[1])
-    return local.replace(year=year, month=month, day=day).astimezone(UTC)
 
 
 def postpone_target(preset: str, now: datetime, tz: ZoneInfo) -> datetime:
@@ -1238,11 +1230,7 @@ class Desk:
         woke: list[int] = []
         while len(woke) < limit:
             size = min(chunk, limit - len(woke))
-
-            def one(s: Session, size: int = size) -> list[int]:
-                return self._reactivate(s, size)
-
-            batch = self._write(one)
+            batch = self._write(partial(self._reactivate, limit=size))
             woke += batch
             if len(batch) < size:
                 break
@@ -1488,8 +1476,15 @@ class Desk:
 
     # ------------------------------------------------------------------ undo
 
-    def undo_last(self, number: int) -> R.TicketDetail:
-        """Undo the acting agent's latest undoable action on a ticket, if nothing came after it."""
+    def undo_last(
+        self, number: int, *, expected: tuple[str, int | None] | None = None
+    ) -> R.TicketDetail:
+        """Undo the acting agent's latest undoable action on a ticket, if nothing came after it.
+
+        `expected` is (action, its event id if known) as the app's session recorded it: the
+        undo goes ahead only if that is still the ticket's latest undoable change, checked in
+        the same transaction (`u` never takes back an older change, nor one twice).
+        """
 
         def fn(s: Session) -> int:
             actor = self._actor_agent(s)
@@ -1501,6 +1496,14 @@ class Desk:
                 .where(col(M.TicketEvent.action).in_(sorted(UNDOABLE)))
                 .order_by(col(M.TicketEvent.id).desc())
             ).first()
+            if expected is not None:
+                action, event = expected
+                if ev is None or ev.action != action or event not in (None, ev.id):
+                    if ev is not None and ev.id is not None and event is not None and ev.id > event:
+                        raise InvalidAction(
+                            f"#{number} changed after your {action}; undo that by hand"
+                        )
+                    raise InvalidAction(f"your {action} on #{number} is already undone")
             if ev is None:
                 raise InvalidAction(f"nothing to undo on #{number}")
             if ev.agent_id != actor.id:

@@ -63,6 +63,12 @@ def shift_months(day: date, months: int) -> date:
     )
 
 
+def add_months(moment: datetime, months: int, tz: ZoneInfo) -> datetime:
+    """Same wall-clock time `months` later in the desk's zone, the day clamped to the month."""
+    local = moment.astimezone(tz)
+    return datetime.combine(shift_months(local.date(), months), local.timetz()).astimezone(UTC)
+
+
 def _unit(name: str, past: bool) -> str | None:
     if name == "m":
         # A month in a search, as Gmail's newer_than:1m and postpone's 1m preset; a deadline
@@ -85,7 +91,7 @@ def _relative(
             return _at(shift_months(local.date(), n), default_time, tz)
         return _at(local.date() + timedelta(**{unit: n}), default_time, tz)
     if unit == "months":
-        return datetime.combine(shift_months(local.date(), n), local.timetz()).astimezone(UTC)
+        return add_months(now, n, tz)
     return now + timedelta(**{unit: n})
 
 

@@ -196,6 +196,10 @@ class HelpdeskApp(App[int]):
             # What exists now lives as long as the app; full collections wait for idle moments.
             self.idle_gc.start()
             self.set_interval(IDLE_CHECK_EVERY, self.idle_gc.tick, name="idle-gc")
+        if self.config.keymap:
+            # As the full load checked it; run_app applied the same table before the first
+            # frame, and an app handed its config (not a file) gets it here.
+            self.set_keymap(dict(self.config.keymap))
         self.sub_title = plain_line(f"{self.config.desk.name} · {self.desk.actor or '?'}")
         self.load_agents()
         self.load_drafts()
@@ -619,12 +623,13 @@ def read_keymap(config: str | None) -> dict[str, str]:
         return {}
     if not isinstance(table, dict):
         return {}
+    from helpdesk_tui.keymap import keys_of
+
     keymap: dict[str, str] = {}
-    for ident, keys in table.items():
-        if isinstance(keys, str):
-            keys = keys.split(",")
-        if isinstance(keys, list) and all(isinstance(k, str) for k in keys):
-            keymap[ident] = ",".join(k.strip() for k in keys)
+    for ident, value in table.items():
+        keys = keys_of(value)
+        if keys is not None:
+            keymap[ident] = ",".join(keys)
     return keymap
 
 

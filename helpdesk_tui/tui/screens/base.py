@@ -37,22 +37,6 @@ TICKET_BINDINGS: list[BindingType] = [
 ]
 
 
-def undo_own(desk: Desk, number: int, action: str, event: int | None) -> Any:
-    """Undo `action` from this session on ticket `number` (its event id when known), or say
-    why not: the desk's undo_last takes the ticket's latest undoable change, whoever's and
-    whenever it was, so this makes sure that change is still the one this session made."""
-    from helpdesk_tui.desk.errors import InvalidAction
-    from helpdesk_tui.desk.service import UNDOABLE
-
-    events = desk.show(number).events
-    latest = next((e for e in reversed(events) if e.action in UNDOABLE and not e.undone), None)
-    if latest is not None and latest.action == action and event in (None, latest.id):
-        return desk.undo_last(number)
-    if latest is not None and event is not None and latest.id > event:
-        raise InvalidAction(f"#{number} changed after your {action}; undo that by hand")
-    raise InvalidAction(f"your {action} on #{number} is already undone")
-
-
 class TicketScreen(Screen[None]):
     """A screen that acts on tickets: subclasses say which ones and what to do afterwards."""
 
@@ -184,7 +168,9 @@ class TicketScreen(Screen[None]):
             return
         action, written = app.last_acted.pop()
         self.run_desk(
-            "undo", list(written), lambda d, n, _v: undo_own(d, n, action, written.get(n))
+            "undo",
+            list(written),
+            lambda d, n, _v: d.undo_last(n, expected=(action, written.get(n))),
         )
 
     def disarm_batch(self) -> None:

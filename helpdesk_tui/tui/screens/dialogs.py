@@ -105,6 +105,11 @@ class PromptDialog(Dialog):
                 id="prompt",
                 select_on_focus=False,
             )
+            yield from self.below()
+
+    def below(self) -> ComposeResult:
+        """What a dialog built on this one shows under the box (nothing here)."""
+        yield from ()
 
     def on_mount(self) -> None:
         self.query_one(Input).cursor_blink = getattr(self.app, "cursor_blink", True)
@@ -123,26 +128,23 @@ class MergeCandidates(Message):
         self.tickets = tickets
 
 
-class MergeDialog(Dialog):
+class MergeDialog(PromptDialog):
     """Pick the ticket to merge into: type its number, or go down into the same customers'
     other tickets (a customer who wrote again instead of replying) and take one with enter."""
 
     def __init__(self, title: str, numbers: Sequence[int]) -> None:
-        super().__init__(title)
+        super().__init__(title, "ticket number", numeric=True)
         self.numbers = list(numbers)
 
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Static(Content(self.title_text), classes="dialog-title")
-            yield Input(placeholder="ticket number", type="integer", id="prompt")
-            yield Static(
-                Content.styled("the same customers' tickets (down, then enter):", "$text-muted"),
-                id="merge-hint",
-            )
-            yield OptionList(id="merge-candidates")
+    def below(self) -> ComposeResult:
+        yield Static(
+            Content.styled("the same customers' tickets (down, then enter):", "$text-muted"),
+            id="merge-hint",
+        )
+        yield OptionList(id="merge-candidates")
 
     def on_mount(self) -> None:
-        self.query_one(Input).cursor_blink = getattr(self.app, "cursor_blink", True)
+        # PromptDialog's on_mount runs too: Textual calls each class's handler in the MRO.
         self.query_one("#merge-hint").display = False
         self.query_one(OptionList).display = False
         load = getattr(self.app, "load_merge_candidates", None)
@@ -177,11 +179,6 @@ class MergeDialog(Dialog):
         elif event.key == "up" and self.focused is box and box.highlighted in (0, None):
             event.stop()
             self.query_one(Input).focus()
-
-    @on(Input.Submitted)
-    def _typed(self, event: Input.Submitted) -> None:
-        value = event.value.strip()
-        self.dismiss(value or None)
 
     @on(OptionList.OptionSelected)
     def _chosen(self, event: OptionList.OptionSelected) -> None:
